@@ -1,0 +1,96 @@
+//! Command-line arguments (clap).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use libp2p::Multiaddr;
+
+/// Chorus: a peer-to-peer chat that keeps every message, in one order, while servers crash and come back.
+#[derive(Parser, Debug)]
+#[command(name = "chorus", version, about, long_about = None)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Run a server: relays, orders and stores room messages.
+    Server(NodeArgs),
+    /// Run a client: chat in rooms.
+    Client(ClientArgs),
+    /// Ask a running node what it knows.
+    Status(StatusArgs),
+    /// Start a local 3-server cluster and chat on it (the quickest way to try Chorus).
+    Up(UpArgs),
+}
+
+/// Flags shared by servers and clients.
+#[derive(Args, Debug, Clone)]
+pub struct NodeArgs {
+    /// Address to listen on (repeatable), e.g. /ip4/0.0.0.0/tcp/4001. Default: any interface, random TCP and QUIC ports.
+    #[arg(long, value_name = "MULTIADDR")]
+    pub listen: Vec<Multiaddr>,
+    /// A node to join through (repeatable), e.g. /ip4/192.0.2.7/tcp/4001/p2p/12D3Koo...
+    #[arg(long, value_name = "MULTIADDR")]
+    pub bootstrap: Vec<Multiaddr>,
+    /// Where the identity key (and a server's log) is kept. Default: per role under the user's data dir.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Do not use mDNS (LAN discovery).
+    #[arg(long)]
+    pub no_mdns: bool,
+    /// Machine interface: JSON events on stdout, JSON commands on stdin (docs/json-api.md).
+    #[arg(long)]
+    pub json: bool,
+    /// Exit when standard input closes (used by `chorus up` for its servers).
+    #[arg(long, hide = true)]
+    pub exit_on_eof: bool,
+}
+
+/// Flags of `chorus client`.
+#[derive(Args, Debug, Clone)]
+pub struct ClientArgs {
+    /// Your nick (1-32 bytes, no spaces).
+    #[arg(long)]
+    pub nick: String,
+    /// Room to join (repeatable; the last is the current room).
+    #[arg(long, default_value = "lobby")]
+    pub room: Vec<String>,
+    /// Flags shared with servers.
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+/// Flags of `chorus status`.
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// The node's address, ending in /p2p/<peer id> (as its `ready` event prints).
+    #[arg(value_name = "MULTIADDR")]
+    pub addr: Multiaddr,
+    /// Print the status as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 10)]
+    pub timeout: u64,
+}
+
+/// Flags of `chorus up`.
+#[derive(Args, Debug)]
+pub struct UpArgs {
+    /// Your nick. Default: your user name.
+    #[arg(long)]
+    pub nick: Option<String>,
+    /// Number of local servers.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=7))]
+    pub servers: u8,
+    /// Where the cluster keeps its data (reused by the next `chorus up`).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Run the client with the JSON interface instead of the line interface.
+    #[arg(long)]
+    pub json: bool,
+}

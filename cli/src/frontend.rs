@@ -1,0 +1,90 @@
+//! Runs a node in the terminal: wires stdin and stdout to the node, in JSON or
+//! line mode, until `quit`, Ctrl-C or (optionally) the end of stdin.
+
+use std::io::Write;
+
+use anyhow::Result;
+use chorus_node::api::{self, Command, Event};
+use chorus_node::NodeConfig;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::line;
+
+/// How the front end talks to its user.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mode {
+    /// One JSON object per line both ways.
+    Json,
+    /// Lines for people.
+    Lines,
+}
+
+/// Extra text to print once the node is ready (line mode), e.g. how to join.
+pub type Banner = Option<String>;
+
+/// Runs a node until it stops. `exit_on_eof`: quit when stdin closes.
+pub async fn run(config: NodeConfig, mode: Mode, exit_on_eof: bool, banner: Banner) -> Result<()> {
+    let (handle, mut events, task) = chorus_node::start(config).await?;
+    let input = handle.clone();
+    let stdin_task = tokio::spawn(async move {
+        let mut lines = BufReader::new(tokio::io::stdin()).lines();
+        loop {
+            let line = match lines.next_line().await {
+                Ok(Some(line)) => line,
+                Ok(None) | Err(_) => break,
+            };
+            let parsed = match mode {
+                Mode::Json => api::parse_line(&line),
+                Mode::Lines => line::parse(&line),
+            };
+            match parsed {
+                Ok(Some(cmd)) => {
+                    let quit = cmd == Command::Quit;
+                    if !input.send(cmd).await || quit {
+                        return;
+                    }
+                }
+                Ok(None) => {}
+                Err(message) => print_event(mode, &Event::Error { message }),
+            }
+        }
+        // End of input: interactive users typed Ctrl-D; pipes closed.
+        if exit_on_eof || mode == Mode::Lines {
+            let _ = input.send(Command::Quit).await;
+        }
+    });
+    let mut banner = banner;
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(event) => {
+                    print_event(mode, &event);
+                    if matches!(event, Event::Ready { .. }) && mode == Mode::Lines {
+                        if let Some(b) = banner.take() {
+                            println!("{b}");
+                        }
+                    }
+                }
+                None => break,
+            },
+            _ = tokio::signal::ctrl_c() => {
+                let _ = handle.send(Command::Quit).await;
+            }
+        }
+    }
+    stdin_task.abort();
+    let _ = task.await;
+    Ok(())
+}
+
+/// Prints one event on stdout (flushed: programs read it line by line).
+pub fn print_event(mode: Mode, event: &Event) {
+    let text = match mode {
+        Mode::Json => event.to_json_line(),
+        Mode::Lines => line::render(event),
+    };
+    let mut out = std::io::stdout().lock();
+    // A closed stdout (reader gone) is not worth a panic.
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
+}

@@ -1,0 +1,140 @@
+//! The human line interface: typed lines are sent to the current room, `/cmd`
+//! lines are commands; events are printed as short lines like `[lobby] alice: hi`.
+
+use chorus_node::api::{Command, Event, PeerInfo, Status};
+
+/// Help text for `/help`.
+pub const HELP: &str = "commands: /join ROOM, /leave ROOM, /nick NICK, /status, /quit, /help; anything else is sent to the current room";
+
+/// Parses a typed line. `Ok(None)`: nothing to do; `Err`: a message for the user.
+pub fn parse(line: &str) -> Result<Option<Command>, String> {
+    let line = line.trim_end_matches(['\r', '\n']);
+    if line.trim().is_empty() {
+        return Ok(None);
+    }
+    let Some(rest) = line.strip_prefix('/') else {
+        return Ok(Some(Command::Send {
+            room: None,
+            text: line.to_string(),
+        }));
+    };
+    let mut words = rest.split_whitespace();
+    let cmd = words.next().unwrap_or("");
+    let arg = words.next();
+    let need = |what: &str| match arg {
+        Some(a) => Ok(a.to_string()),
+        None => Err(format!("/{cmd} needs a {what}")),
+    };
+    Ok(Some(match cmd {
+        "join" => Command::Join {
+            room: need("room")?,
+        },
+        "leave" => Command::Leave {
+            room: need("room")?,
+        },
+        "nick" => Command::Nick {
+            nick: need("nick")?,
+        },
+        "status" => Command::Status,
+        "quit" | "exit" => Command::Quit,
+        "help" => return Err(HELP.to_string()),
+        other => return Err(format!("unknown command /{other}; {HELP}")),
+    }))
+}
+
+fn who(p: &PeerInfo) -> String {
+    match &p.nick {
+        Some(nick) => format!("{nick} ({})", short(&p.peer_id)),
+        None => format!("{} {}", p.role, short(&p.peer_id)),
+    }
+}
+
+/// The last characters of a peer id, enough to tell peers apart.
+pub fn short(peer_id: &str) -> &str {
+    &peer_id[peer_id.len().saturating_sub(8)..]
+}
+
+/// Renders an event as lines for people.
+pub fn render(event: &Event) -> String {
+    match event {
+        Event::Ready {
+            peer_id,
+            role,
+            listen_addrs,
+        } => {
+            let mut s = format!("* {role} {peer_id} ready, listening on:");
+            for a in listen_addrs {
+                s.push_str(&format!("\n*   {a}"));
+            }
+            s
+        }
+        Event::PeerJoined(p) => format!("* {} joined", who(p)),
+        Event::PeerLeft(p) => format!("* {} left", who(p)),
+        Event::Message(m) => format!("[{}] {}: {}", m.room, m.nick, m.text),
+        Event::Error { message } => format!("! {message}"),
+        Event::Status(s) => render_status(s),
+    }
+}
+
+/// Renders a status for people.
+pub fn render_status(s: &Status) -> String {
+    let mut out = format!("peer id: {}\nrole:    {}\n", s.peer_id, s.role);
+    if let Some(nick) = &s.nick {
+        out.push_str(&format!("nick:    {nick}\n"));
+    }
+    out.push_str("addresses:\n");
+    for a in &s.listen_addrs {
+        out.push_str(&format!("  {a}\n"));
+    }
+    out.push_str(&format!("servers ({}):\n", s.servers.len()));
+    for srv in &s.servers {
+        out.push_str(&format!("  {srv}\n"));
+    }
+    out.push_str(&format!("peers ({}):\n", s.peers.len()));
+    for p in &s.peers {
+        out.push_str(&format!(
+            "  {} {}{}\n",
+            p.role,
+            p.peer_id,
+            p.nick.as_ref().map(|n| format!(" {n}")).unwrap_or_default()
+        ));
+    }
+    out.push_str(&format!("rooms:   {}", s.rooms.join(", ")));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_lines() {
+        assert_eq!(
+            parse("hi all"),
+            Ok(Some(Command::Send {
+                room: None,
+                text: "hi all".into()
+            }))
+        );
+        assert_eq!(
+            parse("/join dev"),
+            Ok(Some(Command::Join { room: "dev".into() }))
+        );
+        assert_eq!(parse("/quit"), Ok(Some(Command::Quit)));
+        assert!(parse("/join").unwrap_err().contains("needs a room"));
+        assert!(parse("/fly").unwrap_err().contains("unknown command"));
+        assert_eq!(parse(""), Ok(None));
+    }
+
+    #[test]
+    fn messages_render_like_irc() {
+        let e = Event::Message(chorus_node::api::ChatMessage {
+            room: "lobby".into(),
+            id: "x".into(),
+            from: "p".into(),
+            nick: "alice".into(),
+            text: "hi".into(),
+        });
+        assert_eq!(render(&e), "[lobby] alice: hi");
+    }
+}

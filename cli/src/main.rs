@@ -1,0 +1,93 @@
+//! The `chorus` command: `server`, `client`, `status` and `up`.
+
+mod args;
+mod dirs;
+mod frontend;
+mod line;
+mod up;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use chorus_node::{wire, NodeConfig, Role};
+use clap::Parser;
+
+use args::{Cli, Cmd, NodeArgs};
+use frontend::Mode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,libp2p_kad=error")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn node_config(role: Role, args: &NodeArgs, default_dir: std::path::PathBuf) -> NodeConfig {
+    let mut config = NodeConfig::new(role, args.data_dir.clone().unwrap_or(default_dir));
+    config.listen = args.listen.clone();
+    config.bootstrap = args.bootstrap.clone();
+    config.mdns = !args.no_mdns;
+    config
+}
+
+fn mode(json: bool) -> Mode {
+    if json {
+        Mode::Json
+    } else {
+        Mode::Lines
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Cmd::Server(args) => {
+            let config = node_config(Role::Server, &args, dirs::server());
+            frontend::run(config, mode(args.json), args.exit_on_eof, None).await
+        }
+        Cmd::Client(args) => {
+            if let Err(e) = wire::validate_nick(&args.nick) {
+                bail!("--nick: {e}");
+            }
+            for room in &args.room {
+                if let Err(e) = wire::validate_room(room) {
+                    bail!("--room: {e}");
+                }
+            }
+            let mut config = node_config(Role::Client, &args.node, dirs::client(&args.nick));
+            config.nick = Some(args.nick.clone());
+            config.rooms = args.room.clone();
+            frontend::run(config, mode(args.node.json), args.node.exit_on_eof, None).await
+        }
+        Cmd::Status(args) => {
+            let status =
+                chorus_node::query::query_status(args.addr, Duration::from_secs(args.timeout))
+                    .await?;
+            if args.json {
+                println!("{}", chorus_node::api::Event::Status(status).to_json_line());
+            } else {
+                println!("{}", line::render_status(&status));
+            }
+            Ok(())
+        }
+        Cmd::Up(args) => up::run(args).await,
+    }
+}

@@ -1,0 +1,687 @@
+//! The node's event loop: owns the swarm and the presence table, turns swarm
+//! events into [`Event`]s and [`Command`]s into swarm calls (the event-loop /
+//! handle split of rust-libp2p's file-sharing example).
+
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use futures::StreamExt;
+use libp2p::{
+    core::ConnectedPoint,
+    gossipsub, identify, kad, mdns,
+    multiaddr::Protocol,
+    ping, request_response,
+    swarm::{dial_opts::DialOpts, dial_opts::PeerCondition, SwarmEvent},
+    Multiaddr, PeerId, Swarm,
+};
+use rand::Rng;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::api::{ChatMessage, Command, Event, Status};
+use crate::config::{NodeConfig, CLIENT_SERVER_LINKS};
+use crate::identity::DataDir;
+use crate::net::{build_swarm, Behaviour, BehaviourEvent};
+use crate::presence::{Change, Presence};
+use crate::wire::{self, Announce, PresenceMsg, Request, Response, Role, RoomPost};
+
+/// How long an unpublished room post is retried (no subscribed peer yet).
+const PUBLISH_RETRY_FOR: Duration = Duration::from_secs(10);
+
+/// A handle to a running node: send it commands.
+#[derive(Clone, Debug)]
+pub struct NodeHandle {
+    peer_id: PeerId,
+    commands: mpsc::Sender<Command>,
+}
+
+impl NodeHandle {
+    /// The node's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// Sends a command; `false` once the node has stopped.
+    pub async fn send(&self, cmd: Command) -> bool {
+        self.commands.send(cmd).await.is_ok()
+    }
+}
+
+/// Starts a node: opens its data dir, binds its listeners and dials its
+/// bootstrap nodes. Errors here (data dir, bad address, port in use) are
+/// returned before anything runs; afterwards problems become `error` events.
+/// Returns the handle, the stream of events and the task running the node.
+pub async fn start(
+    config: NodeConfig,
+) -> Result<(
+    NodeHandle,
+    mpsc::Receiver<Event>,
+    tokio::task::JoinHandle<()>,
+)> {
+    let data_dir = DataDir::open(&config.data_dir)?;
+    let key = data_dir.load_or_create_identity()?;
+    let mut swarm = build_swarm(&config, key)?;
+    let me = *swarm.local_peer_id();
+
+    let listen = if config.listen.is_empty() {
+        vec![
+            "/ip4/0.0.0.0/tcp/0".parse()?,
+            "/ip4/0.0.0.0/udp/0/quic-v1".parse()?,
+        ]
+    } else {
+        config.listen.clone()
+    };
+    let mut listeners = HashSet::new();
+    for addr in &listen {
+        let id = swarm
+            .listen_on(addr.clone())
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        listeners.insert(id);
+    }
+    swarm
+        .behaviour_mut()
+        .gossipsub
+        .subscribe(&gossipsub::IdentTopic::new(wire::PRESENCE_TOPIC))
+        .map_err(|e| anyhow::anyhow!("cannot subscribe to presence: {e}"))?;
+
+    let (cmd_tx, cmd_rx) = mpsc::channel(256);
+    let (event_tx, event_rx) = mpsc::channel(4096);
+    let mut node = Node {
+        presence: Presence::new(me, config.timing.presence_timeout),
+        me,
+        role: config.role,
+        nick: config.nick.clone(),
+        rooms: BTreeSet::new(),
+        current_room: None,
+        listeners,
+        listen_addrs: Vec::new(),
+        ready: false,
+        connected: BTreeMap::new(),
+        ping_failures: BTreeMap::new(),
+        session: rand::thread_rng().gen(),
+        counter: 0,
+        announce_n: 0,
+        unpublished: VecDeque::new(),
+        outbox: VecDeque::new(),
+        config,
+        swarm,
+        _data_dir: data_dir,
+    };
+    for room in node.config.rooms.clone() {
+        node.join(&room);
+    }
+    node.dial_bootstrap();
+    let task = tokio::spawn(node.run(cmd_rx, event_tx));
+    Ok((
+        NodeHandle {
+            peer_id: me,
+            commands: cmd_tx,
+        },
+        event_rx,
+        task,
+    ))
+}
+
+/// A room post waiting for a subscribed peer.
+struct Unpublished {
+    post: RoomPost,
+    since: Instant,
+}
+
+/// The state of a running node.
+struct Node {
+    config: NodeConfig,
+    swarm: Swarm<Behaviour>,
+    presence: Presence,
+    me: PeerId,
+    role: Role,
+    nick: Option<String>,
+    rooms: BTreeSet<String>,
+    current_room: Option<String>,
+    /// Listeners that have not reported an address yet.
+    listeners: HashSet<libp2p::core::transport::ListenerId>,
+    listen_addrs: Vec<Multiaddr>,
+    ready: bool,
+    /// Directly connected peers and their role once identify told us.
+    connected: BTreeMap<PeerId, Option<Role>>,
+    ping_failures: BTreeMap<PeerId, u32>,
+    /// Random per process start: the client session in message ids.
+    session: u64,
+    counter: u64,
+    announce_n: u64,
+    unpublished: VecDeque<Unpublished>,
+    /// Events waiting to be handed to the front end.
+    outbox: VecDeque<Event>,
+    _data_dir: DataDir,
+}
+
+impl Node {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>, events: mpsc::Sender<Event>) {
+        let timing = self.config.timing.clone();
+        let mut presence_tick = tokio::time::interval(timing.presence_interval);
+        let mut maintain_tick = tokio::time::interval(timing.maintain_interval);
+        let mut retry_tick = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                cmd = commands.recv() => match cmd {
+                    Some(Command::Quit) | None => break,
+                    Some(cmd) => self.on_command(cmd),
+                },
+                _ = presence_tick.tick() => self.on_presence_tick(),
+                _ = maintain_tick.tick() => self.maintain_links(),
+                _ = retry_tick.tick(), if !self.unpublished.is_empty() => self.retry_unpublished(),
+            }
+            while let Some(event) = self.outbox.pop_front() {
+                if events.send(event).await.is_err() {
+                    return; // the front end is gone: stop
+                }
+            }
+        }
+        info!("node stopped");
+    }
+
+    /// Queues an event for the front end (sent by the run loop).
+    fn emit(&mut self, event: Event) {
+        self.outbox.push_back(event);
+    }
+
+    fn emit_changes(&mut self, changes: Vec<Change>) {
+        for change in changes {
+            let event = match change {
+                Change::Joined(p) => {
+                    info!(peer = %p.peer_id, role = %p.role, "peer joined");
+                    Event::PeerJoined(p)
+                }
+                Change::Left(p) => {
+                    info!(peer = %p.peer_id, role = %p.role, "peer left");
+                    Event::PeerLeft(p)
+                }
+            };
+            self.emit(event);
+        }
+    }
+
+    fn error(&mut self, message: impl Into<String>) {
+        self.emit(Event::Error {
+            message: message.into(),
+        });
+    }
+
+    // ---- commands ----------------------------------------------------------------
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Status => {
+                let status = self.status();
+                self.emit(Event::Status(status));
+            }
+            Command::Quit => {}
+            _ if self.role == Role::Server => {
+                self.error("servers do not chat: this command is for clients")
+            }
+            Command::Send { room, text } => self.send_text(room, text),
+            Command::Join { room } => self.join(&room),
+            Command::Leave { room } => self.leave(&room),
+            Command::Nick { nick } => match wire::validate_nick(&nick) {
+                Ok(()) => {
+                    self.nick = Some(nick);
+                    self.announce();
+                }
+                Err(e) => self.error(e),
+            },
+        }
+    }
+
+    fn join(&mut self, room: &str) {
+        if let Err(e) = wire::validate_room(room) {
+            return self.error(e);
+        }
+        if let Err(e) = self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(&wire::room_topic(room))
+        {
+            return self.error(format!("cannot join {room}: {e}"));
+        }
+        self.rooms.insert(room.to_string());
+        self.current_room = Some(room.to_string());
+    }
+
+    fn leave(&mut self, room: &str) {
+        if !self.rooms.remove(room) {
+            return self.error(format!("not in room {room:?}"));
+        }
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .unsubscribe(&wire::room_topic(room));
+        if self.current_room.as_deref() == Some(room) {
+            self.current_room = self.rooms.iter().next_back().cloned();
+        }
+    }
+
+    fn send_text(&mut self, room: Option<String>, text: String) {
+        let Some(room) = room.or_else(|| self.current_room.clone()) else {
+            return self.error("not in any room: join one first");
+        };
+        if !self.rooms.contains(&room) {
+            return self.error(format!("not in room {room:?}: join it first"));
+        }
+        if let Err(e) = wire::validate_text(&text) {
+            return self.error(e);
+        }
+        self.counter += 1;
+        let post = RoomPost {
+            id: format!("{:016x}-{}", self.session, self.counter),
+            room,
+            nick: self.nick.clone().unwrap_or_else(|| "anonymous".into()),
+            text,
+        };
+        self.publish_post(post, Instant::now());
+    }
+
+    /// Publishes a post; with nobody subscribed yet it is queued and retried.
+    fn publish_post(&mut self, post: RoomPost, since: Instant) {
+        let topic = wire::room_topic(&post.room);
+        match self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(topic, wire::encode(&post))
+        {
+            Ok(_) => {
+                let msg = ChatMessage {
+                    room: post.room,
+                    id: post.id,
+                    from: self.me.to_base58(),
+                    nick: post.nick,
+                    text: post.text,
+                };
+                self.emit(Event::Message(msg));
+            }
+            Err(gossipsub::PublishError::Duplicate) => {}
+            Err(e) if since.elapsed() < PUBLISH_RETRY_FOR => {
+                debug!("publish failed ({e}), will retry");
+                self.unpublished.push_back(Unpublished { post, since });
+            }
+            Err(e) => self.error(format!("message {} not sent: {e}", post.id)),
+        }
+    }
+
+    fn retry_unpublished(&mut self) {
+        let queued: Vec<_> = self.unpublished.drain(..).collect();
+        for u in queued {
+            self.publish_post(u.post, u.since);
+        }
+    }
+
+    // ---- presence ----------------------------------------------------------------
+
+    fn on_presence_tick(&mut self) {
+        self.announce();
+        let changes = self.presence.tick(Instant::now());
+        self.emit_changes(changes);
+    }
+
+    /// Publishes this node's heartbeat on the presence topic.
+    fn announce(&mut self) {
+        self.announce_n += 1;
+        let links = self
+            .connected
+            .iter()
+            .filter(|(_, r)| **r == Some(Role::Server))
+            .map(|(p, _)| p.to_base58())
+            .collect();
+        let addrs = match self.role {
+            Role::Server => self.listen_addrs.iter().map(|a| a.to_string()).collect(),
+            Role::Client => Vec::new(),
+        };
+        let msg = PresenceMsg::Announce(Announce {
+            role: self.role,
+            nick: self.nick.clone(),
+            addrs,
+            links,
+            rooms: self.rooms.iter().cloned().collect(),
+            n: self.announce_n,
+            incarnation: self.session,
+        });
+        self.publish_presence(&msg);
+    }
+
+    fn publish_presence(&mut self, msg: &PresenceMsg) {
+        let topic = gossipsub::IdentTopic::new(wire::PRESENCE_TOPIC);
+        if let Err(e) = self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(topic, wire::encode(msg))
+        {
+            // Normal while alone or just started (libp2p-notes 1, 15).
+            debug!("presence publish: {e}");
+        }
+    }
+
+    fn status(&self) -> Status {
+        let peers = self.presence.alive();
+        let mut servers: Vec<String> = peers
+            .iter()
+            .filter(|p| p.role == Role::Server)
+            .map(|p| p.peer_id.clone())
+            .collect();
+        if self.role == Role::Server {
+            servers.push(self.me.to_base58());
+            servers.sort();
+        }
+        Status {
+            peer_id: self.me.to_base58(),
+            role: self.role,
+            listen_addrs: self.listen_addrs.iter().map(|a| a.to_string()).collect(),
+            servers,
+            peers,
+            rooms: self.rooms.iter().cloned().collect(),
+            nick: self.nick.clone(),
+            connected: self.connected.keys().map(|p| p.to_base58()).collect(),
+        }
+    }
+
+    // ---- links -------------------------------------------------------------------
+
+    fn dial_bootstrap(&mut self) {
+        for addr in self.config.bootstrap.clone() {
+            let opts = match peer_of(&addr) {
+                Some(peer) if peer == self.me => continue,
+                Some(peer) => {
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer, addr.clone());
+                    DialOpts::peer_id(peer)
+                        .addresses(vec![addr.clone()])
+                        .condition(PeerCondition::DisconnectedAndNotDialing)
+                        .allocate_new_port()
+                        .build()
+                }
+                None => DialOpts::unknown_peer_id().address(addr.clone()).build(),
+            };
+            if let Err(e) = self.swarm.dial(opts) {
+                debug!("dial bootstrap {addr}: {e}");
+            }
+        }
+    }
+
+    fn dial(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        if peer == self.me || self.connected.contains_key(&peer) || addrs.is_empty() {
+            return;
+        }
+        let opts = DialOpts::peer_id(peer)
+            .addresses(addrs)
+            .condition(PeerCondition::DisconnectedAndNotDialing)
+            .allocate_new_port()
+            .build();
+        if let Err(e) = self.swarm.dial(opts) {
+            debug!("dial {peer}: {e}");
+        }
+    }
+
+    /// Servers keep a connection to every live server; clients to a few.
+    fn maintain_links(&mut self) {
+        let servers = self.presence.alive_servers();
+        let connected_servers = self
+            .connected
+            .values()
+            .filter(|r| **r == Some(Role::Server))
+            .count();
+        let wanted = match self.role {
+            Role::Server => usize::MAX,
+            Role::Client => CLIENT_SERVER_LINKS.saturating_sub(connected_servers),
+        };
+        let mut dialed = 0;
+        for (peer, addrs) in servers {
+            if dialed >= wanted {
+                break;
+            }
+            if self.connected.contains_key(&peer) {
+                continue;
+            }
+            let addrs = addrs.iter().filter_map(|a| a.parse().ok()).collect();
+            self.dial(peer, addrs);
+            dialed += 1;
+        }
+        if self.connected.is_empty() {
+            self.dial_bootstrap();
+        }
+    }
+
+    // ---- swarm events ------------------------------------------------------------
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr {
+                listener_id,
+                address,
+            } => {
+                let full = address.with_p2p(self.me).unwrap_or_else(|a| a);
+                info!("listening on {full}");
+                self.listen_addrs.push(full);
+                self.listeners.remove(&listener_id);
+                if !self.ready && self.listeners.is_empty() {
+                    self.ready = true;
+                    self.emit(Event::Ready {
+                        peer_id: self.me.to_base58(),
+                        role: self.role,
+                        listen_addrs: self.listen_addrs.iter().map(|a| a.to_string()).collect(),
+                    });
+                }
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                let full = address.with_p2p(self.me).unwrap_or_else(|a| a);
+                self.listen_addrs.retain(|a| *a != full);
+            }
+            SwarmEvent::ListenerError { error, .. } => {
+                self.error(format!("listener error: {error}"))
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
+                debug!(%peer_id, "connected ({num_established})");
+                if let ConnectedPoint::Dialer { address, .. } = &endpoint {
+                    self.swarm.add_peer_address(peer_id, address.clone());
+                }
+                self.connected.entry(peer_id).or_insert(None);
+                self.presence.connected(peer_id);
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                cause,
+                ..
+            } => {
+                debug!(%peer_id, ?cause, "connection closed ({num_established} left)");
+                if num_established == 0 {
+                    let role = self.connected.remove(&peer_id).flatten();
+                    self.ping_failures.remove(&peer_id);
+                    let reporter = (self.role == Role::Server && role.is_some()).then_some(self.me);
+                    if reporter.is_some() {
+                        self.announce_n += 1;
+                        let msg = PresenceMsg::Gone {
+                            peer: peer_id.to_base58(),
+                            n: self.announce_n,
+                        };
+                        self.publish_presence(&msg);
+                    }
+                    let changes = self.presence.disconnected(peer_id, reporter);
+                    self.emit_changes(changes);
+                }
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                debug!(?peer_id, "dial failed: {error}");
+            }
+            SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
+            _ => {}
+        }
+    }
+
+    fn on_behaviour_event(&mut self, event: BehaviourEvent) {
+        match event {
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                let role = Role::from_agent_version(&info.agent_version);
+                if let Some(slot) = self.connected.get_mut(&peer_id) {
+                    *slot = role;
+                }
+                if role == Some(Role::Server) {
+                    for addr in info.listen_addrs {
+                        self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                    }
+                    if self.role == Role::Server {
+                        let _ = self.swarm.behaviour_mut().kad.bootstrap();
+                    }
+                }
+                self.presence.heard(Instant::now(), peer_id);
+            }
+            BehaviourEvent::Ping(ping::Event { peer, result, .. }) => match result {
+                Ok(_) => {
+                    self.ping_failures.remove(&peer);
+                    self.presence.heard(Instant::now(), peer);
+                }
+                Err(e) => {
+                    let n = self.ping_failures.entry(peer).or_insert(0);
+                    *n += 1;
+                    debug!(%peer, "ping failure {n}: {e}");
+                    if *n >= self.config.timing.ping_failures {
+                        warn!(%peer, "{n} ping failures: closing the connection");
+                        self.ping_failures.remove(&peer);
+                        let _ = self.swarm.disconnect_peer_id(peer);
+                    }
+                }
+            },
+            BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
+                let mut by_peer: BTreeMap<PeerId, Vec<Multiaddr>> = BTreeMap::new();
+                for (peer, addr) in found {
+                    by_peer.entry(peer).or_default().push(addr);
+                }
+                for (peer, addrs) in by_peer {
+                    debug!(%peer, "mDNS discovered");
+                    self.dial(peer, addrs);
+                }
+            }
+            BehaviourEvent::Kad(kad::Event::RoutingUpdated {
+                peer, addresses, ..
+            }) => {
+                if self.role == Role::Server {
+                    self.dial(peer, addresses.into_vec());
+                }
+            }
+            BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            }) => {
+                let verdict = self.on_gossip(message);
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&message_id, &propagation_source, verdict);
+            }
+            BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { topic, .. }) => {
+                // Servers relay every room some peer is in, so the room's mesh
+                // spans the network.
+                if self.role == Role::Server && wire::topic_room(&topic).is_some() {
+                    let topic = gossipsub::TopicHash::from_raw(topic.as_str());
+                    let ident = gossipsub::IdentTopic::new(topic.as_str());
+                    if let Err(e) = self.swarm.behaviour_mut().gossipsub.subscribe(&ident) {
+                        debug!("subscribe {topic}: {e}");
+                    }
+                }
+            }
+            BehaviourEvent::Rpc(request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            }) => {
+                let response = match request {
+                    Request::Status => Response::Status(self.status()),
+                };
+                if self
+                    .swarm
+                    .behaviour_mut()
+                    .rpc
+                    .send_response(channel, response)
+                    .is_err()
+                {
+                    debug!(%peer, "status response not sent: connection gone");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Handles a gossipsub message and says whether to forward it.
+    fn on_gossip(&mut self, message: gossipsub::Message) -> gossipsub::MessageAcceptance {
+        use gossipsub::MessageAcceptance::{Accept, Reject};
+        let Some(source) = message.source else {
+            return Reject;
+        };
+        if message.topic.as_str() == wire::PRESENCE_TOPIC {
+            let msg = match wire::decode::<PresenceMsg>(&message.data) {
+                Ok(m) => m,
+                Err(e) => {
+                    warn!(%source, "bad presence message: {e}");
+                    return Reject;
+                }
+            };
+            let changes = match msg {
+                PresenceMsg::Announce(a) => self.presence.announced(Instant::now(), source, &a),
+                PresenceMsg::Gone { peer, .. } => match peer.parse::<PeerId>() {
+                    Ok(peer) => self.presence.reported_gone(source, peer),
+                    Err(_) => return Reject,
+                },
+            };
+            self.emit_changes(changes);
+            return Accept;
+        }
+        let Some(room) = wire::topic_room(&message.topic) else {
+            return Reject;
+        };
+        let post = match wire::decode::<RoomPost>(&message.data) {
+            Ok(p) => p,
+            Err(e) => {
+                warn!(%source, "bad room message: {e}");
+                return Reject;
+            }
+        };
+        if post.room != room
+            || wire::validate_text(&post.text).is_err()
+            || wire::validate_nick(&post.nick).is_err()
+        {
+            warn!(%source, "invalid room message refused");
+            return Reject;
+        }
+        if self.role == Role::Client && self.rooms.contains(room) {
+            self.emit(Event::Message(ChatMessage {
+                room: post.room,
+                id: post.id,
+                from: source.to_base58(),
+                nick: post.nick,
+                text: post.text,
+            }));
+        }
+        Accept
+    }
+}
+
+/// The peer id at the end of a multiaddr, if any.
+pub fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
+    addr.iter().find_map(|p| match p {
+        Protocol::P2p(peer) => Some(peer),
+        _ => None,
+    })
+}

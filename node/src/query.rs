@@ -1,0 +1,76 @@
+//! Asking a running node what it knows, from outside (`chorus status ADDR`): a
+//! short-lived peer with a fresh identity dials the node and sends a `Status`
+//! request. It takes no part in presence or chat.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use futures::StreamExt;
+use libp2p::{
+    noise, request_response, swarm::SwarmEvent, tcp, yamux, Multiaddr, StreamProtocol, SwarmBuilder,
+};
+
+use crate::api::Status;
+use crate::wire::{self, Request, Response};
+
+/// Connects to `addr`, asks for the node's status and returns it; fails after `timeout`.
+pub async fn query_status(addr: Multiaddr, timeout: Duration) -> Result<Status> {
+    tokio::time::timeout(timeout, query(addr.clone()))
+        .await
+        .map_err(|_| anyhow!("no answer from {addr} within {timeout:?}"))?
+}
+
+async fn query(addr: Multiaddr) -> Result<Status> {
+    let codec = request_response::cbor::codec::Codec::<Request, Response>::default()
+        .set_request_size_maximum(wire::MAX_RPC_BYTES)
+        .set_response_size_maximum(wire::MAX_RPC_BYTES);
+    let mut swarm = SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .context("TCP transport")?
+        .with_quic()
+        .with_behaviour(|_| {
+            request_response::Behaviour::with_codec(
+                codec,
+                [(
+                    StreamProtocol::new(wire::RPC_PROTOCOL),
+                    request_response::ProtocolSupport::Outbound,
+                )],
+                request_response::Config::default(),
+            )
+        })
+        .map_err(|e| anyhow!("cannot build the query peer: {e}"))?
+        .build();
+    swarm
+        .dial(addr.clone())
+        .with_context(|| format!("cannot dial {addr}"))?;
+    loop {
+        match swarm.select_next_some().await {
+            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                swarm
+                    .behaviour_mut()
+                    .send_request(&peer_id, Request::Status);
+            }
+            SwarmEvent::OutgoingConnectionError { error, .. } => {
+                bail!("cannot connect to {addr}: {error}")
+            }
+            SwarmEvent::Behaviour(request_response::Event::Message {
+                message: request_response::Message::Response { response, .. },
+                ..
+            }) => {
+                return match response {
+                    Response::Status(status) => Ok(status),
+                    Response::Error(e) => Err(anyhow!("{addr} refused: {e}")),
+                }
+            }
+            SwarmEvent::Behaviour(request_response::Event::OutboundFailure { error, .. }) => {
+                bail!("status request to {addr} failed: {error}")
+            }
+            _ => {}
+        }
+    }
+}

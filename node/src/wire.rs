@@ -1,0 +1,291 @@
+//! What Chorus nodes say to each other: gossipsub payloads, request-response
+//! messages, topic names, message ids and the size limits that guard them.
+//!
+//! Everything on the wire is CBOR through serde, with `cbor4ii`: the same codec
+//! libp2p's request-response `cbor` module uses, so the tree has exactly one CBOR
+//! implementation. `docs/protocol.md` describes these shapes for third parties.
+
+use libp2p::gossipsub::{self, TopicHash};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Largest chat text, in UTF-8 bytes, that a node accepts from a user or a peer.
+pub const MAX_TEXT_BYTES: usize = 4096;
+/// Largest gossipsub frame any node sends or accepts (the same on every node,
+/// see `docs/protocol.md`: a receiver with a smaller limit silently drops a stream).
+pub const MAX_GOSSIP_BYTES: usize = 256 * 1024;
+/// Largest request or response accepted on the Chorus request-response protocol.
+pub const MAX_RPC_BYTES: u64 = 4 * 1024 * 1024;
+/// Longest room name, in bytes.
+pub const MAX_ROOM_BYTES: usize = 64;
+/// Longest nick, in bytes.
+pub const MAX_NICK_BYTES: usize = 32;
+
+/// The request-response protocol id (versioned).
+pub const RPC_PROTOCOL: &str = "/chorus/rpc/1";
+/// The Kademlia protocol id: a DHT of Chorus nodes only.
+pub const KAD_PROTOCOL: &str = "/chorus/kad/1";
+/// The identify protocol version string.
+pub const IDENTIFY_PROTOCOL: &str = "/chorus/1";
+/// The gossipsub topic carrying presence announcements.
+pub const PRESENCE_TOPIC: &str = "chorus/presence/1";
+
+/// The role a node plays; visible to peers through identify and presence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A server: relays, orders and stores room messages.
+    Server,
+    /// A client: a person or a program chatting.
+    Client,
+}
+
+impl Role {
+    /// The lowercase name used in JSON and in identify's agent string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Server => "server",
+            Role::Client => "client",
+        }
+    }
+
+    /// The identify agent version announcing this role.
+    pub fn agent_version(self) -> String {
+        format!("chorus/{} ({})", env!("CARGO_PKG_VERSION"), self.as_str())
+    }
+
+    /// Reads the role from a peer's identify agent version; `None` for anything
+    /// that is not a Chorus server or client (for example `chorus status`).
+    pub fn from_agent_version(agent: &str) -> Option<Role> {
+        if !agent.starts_with("chorus/") {
+            return None;
+        }
+        if agent.ends_with("(server)") {
+            Some(Role::Server)
+        } else if agent.ends_with("(client)") {
+            Some(Role::Client)
+        } else {
+            None
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A node's periodic "I am here" on the presence topic (its heartbeat to the
+/// whole network). The sender is the gossipsub message's signed source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Announce {
+    /// The sender's role.
+    pub role: Role,
+    /// The sender's nick (clients).
+    pub nick: Option<String>,
+    /// Addresses the sender listens on (servers; so that others can dial them).
+    pub addrs: Vec<String>,
+    /// Servers the sender is connected to right now (base58 peer ids).
+    pub links: Vec<String>,
+    /// Rooms the sender is in.
+    pub rooms: Vec<String>,
+    /// Counts up with every announcement of this process; makes every
+    /// announcement a distinct gossipsub message.
+    pub n: u64,
+    /// Random per process start, so a restarted node is seen as a new incarnation.
+    pub incarnation: u64,
+}
+
+/// Everything published on the presence topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum PresenceMsg {
+    /// A heartbeat of the sender.
+    Announce(Announce),
+    /// A server saw its last connection to `peer` close (crash or departure).
+    Gone {
+        /// The base58 peer id whose connection closed.
+        peer: String,
+        /// Distinguishes reports, like [`Announce::n`].
+        n: u64,
+    },
+}
+
+/// A chat message as published on a room topic. The author is the gossipsub
+/// message's signed source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoomPost {
+    /// Unique id of this message: `<client session>-<counter>` (never reused).
+    pub id: String,
+    /// The room; must match the topic it arrives on.
+    pub room: String,
+    /// The author's nick when sending.
+    pub nick: String,
+    /// The text.
+    pub text: String,
+}
+
+/// Requests of the Chorus request-response protocol.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// "Tell me what you know" (used by `chorus status`).
+    Status,
+}
+
+/// Responses of the Chorus request-response protocol.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Response {
+    /// The node's status, as its `status` JSON event would print it.
+    Status(crate::api::Status),
+    /// The request was refused.
+    Error(String),
+}
+
+/// The gossipsub topic of a room.
+pub fn room_topic(room: &str) -> gossipsub::IdentTopic {
+    gossipsub::IdentTopic::new(format!("chorus/room/1/{room}"))
+}
+
+/// The room a topic belongs to, if it is a room topic.
+pub fn topic_room(topic: &TopicHash) -> Option<&str> {
+    topic.as_str().strip_prefix("chorus/room/1/")
+}
+
+/// The gossipsub message id: SHA-256 of topic and payload. Payloads are unique
+/// by construction (ids, counters), so two different messages with the same
+/// text never merge, while the same payload re-published by another node does.
+pub fn message_id(msg: &gossipsub::Message) -> gossipsub::MessageId {
+    let mut h = Sha256::new();
+    h.update(msg.topic.as_str().as_bytes());
+    h.update([0u8]);
+    h.update(&msg.data);
+    gossipsub::MessageId::from(h.finalize()[..20].to_vec())
+}
+
+/// Encodes a value as CBOR.
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serialising plain data structs into a Vec cannot fail.
+    cbor4ii::serde::to_vec(Vec::new(), value).unwrap_or_default()
+}
+
+/// Decodes CBOR from a peer; a clear error on anything malformed.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
+    cbor4ii::serde::from_slice(bytes).map_err(|e| WireError::Malformed(e.to_string()))
+}
+
+/// Why something from the network was refused.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum WireError {
+    /// Not valid CBOR of the expected shape.
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    /// Valid shape, invalid content.
+    #[error("invalid message: {0}")]
+    Invalid(String),
+}
+
+/// Checks a room name: 1 to 64 bytes of letters, digits, `-`, `_` or `.`.
+pub fn validate_room(room: &str) -> Result<(), String> {
+    if room.is_empty() || room.len() > MAX_ROOM_BYTES {
+        return Err(format!("room name must be 1 to {MAX_ROOM_BYTES} bytes"));
+    }
+    if !room
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(format!(
+            "room name {room:?} may only contain letters, digits, '-', '_' and '.'"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a nick: 1 to 32 bytes, no whitespace or control characters.
+pub fn validate_nick(nick: &str) -> Result<(), String> {
+    if nick.is_empty() || nick.len() > MAX_NICK_BYTES {
+        return Err(format!("nick must be 1 to {MAX_NICK_BYTES} bytes"));
+    }
+    if nick.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "nick {nick:?} may not contain spaces or control characters"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a chat text: not empty, at most [`MAX_TEXT_BYTES`].
+pub fn validate_text(text: &str) -> Result<(), String> {
+    if text.trim().is_empty() {
+        return Err("empty message".into());
+    }
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(format!(
+            "message too long: {} bytes, the limit is {MAX_TEXT_BYTES}",
+            text.len()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_round_trips_through_agent_version() {
+        for role in [Role::Server, Role::Client] {
+            assert_eq!(Role::from_agent_version(&role.agent_version()), Some(role));
+        }
+        assert_eq!(Role::from_agent_version("rust-libp2p/0.1"), None);
+        assert_eq!(Role::from_agent_version("chorus/0.1.0 (tool)"), None);
+    }
+
+    #[test]
+    fn presence_round_trips_and_garbage_is_an_error() {
+        let msg = PresenceMsg::Announce(Announce {
+            role: Role::Client,
+            nick: Some("alice".into()),
+            addrs: vec![],
+            links: vec!["x".into()],
+            rooms: vec!["lobby".into()],
+            n: 7,
+            incarnation: 9,
+        });
+        let bytes = encode(&msg);
+        assert_eq!(decode::<PresenceMsg>(&bytes), Ok(msg));
+        assert!(decode::<PresenceMsg>(&[0xff, 0x00, 0x13]).is_err());
+        assert!(decode::<RoomPost>(&bytes).is_err());
+    }
+
+    #[test]
+    fn same_text_twice_gets_two_message_ids() {
+        let topic = room_topic("lobby").hash();
+        let post = |id: &str| gossipsub::Message {
+            source: None,
+            data: encode(&RoomPost {
+                id: id.into(),
+                room: "lobby".into(),
+                nick: "a".into(),
+                text: "hi".into(),
+            }),
+            sequence_number: None,
+            topic: topic.clone(),
+        };
+        assert_ne!(message_id(&post("s-1")), message_id(&post("s-2")));
+        assert_eq!(message_id(&post("s-1")), message_id(&post("s-1")));
+    }
+
+    #[test]
+    fn names_and_texts_are_checked() {
+        assert!(validate_room("lobby").is_ok());
+        assert!(validate_room("").is_err());
+        assert!(validate_room("a b").is_err());
+        assert!(validate_room(&"x".repeat(65)).is_err());
+        assert!(validate_nick("bob").is_ok());
+        assert!(validate_nick("b ob").is_err());
+        assert!(validate_text("hi").is_ok());
+        assert!(validate_text("  ").is_err());
+        assert!(validate_text(&"x".repeat(MAX_TEXT_BYTES + 1)).is_err());
+        assert_eq!(topic_room(&room_topic("lobby").hash()), Some("lobby"));
+    }
+}
