@@ -54,6 +54,7 @@ pub async fn run(config: NodeConfig, mode: Mode, exit_on_eof: bool, banner: Bann
         }
     });
     let mut banner = banner;
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
         tokio::select! {
             event = events.recv() => match event {
@@ -68,6 +69,9 @@ pub async fn run(config: NodeConfig, mode: Mode, exit_on_eof: bool, banner: Bann
                 None => break,
             },
             _ = tokio::signal::ctrl_c() => {
+                let _ = handle.send(Command::Quit).await;
+            }
+            _ = sigterm.recv() => {
                 let _ = handle.send(Command::Quit).await;
             }
         }

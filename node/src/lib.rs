@@ -10,6 +10,7 @@
 //! `docs/architecture.md` explains how the pieces fit.
 
 pub mod api;
+pub mod chat;
 pub mod config;
 pub mod identity;
 pub mod net;

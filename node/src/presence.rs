@@ -125,22 +125,34 @@ impl Presence {
         self.connected.remove(&peer);
         match reporter {
             Some(me) => self.reported_gone(me, peer),
-            None => Vec::new(),
+            None => match self.peers.get_mut(&peer) {
+                // Servers may have reported it while we still saw it ourselves.
+                Some(p) if p.alive && !p.links.is_empty() && p.links.is_subset(&p.gone_reports) => {
+                    p.alive = false;
+                    p.last_heard = None;
+                    vec![Change::Left(info(peer, p))]
+                }
+                _ => Vec::new(),
+            },
         }
     }
 
     /// Server `reporter` says its last connection to `peer` closed.
     pub fn reported_gone(&mut self, reporter: PeerId, peer: PeerId) -> Vec<Change> {
-        if peer == self.me || self.connected.contains(&peer) {
+        if peer == self.me {
             return Vec::new();
         }
         if reporter != self.me && self.role_of(&reporter) != Some(Role::Server) {
             return Vec::new(); // only servers' reports count
         }
+        let directly_connected = self.connected.contains(&peer);
         let Some(p) = self.peers.get_mut(&peer) else {
             return Vec::new();
         };
         p.gone_reports.insert(reporter);
+        if directly_connected {
+            return Vec::new(); // we see it ourselves
+        }
         let all_links_gone = p.links.iter().all(|l| p.gone_reports.contains(l));
         if p.alive && all_links_gone {
             p.alive = false;
@@ -290,11 +302,12 @@ mod tests {
         p.announced(t0, c, &announce(Role::Client, &[a], 1));
         assert!(p.reported_gone(a, c).is_empty(), "a is a client");
         p.announced(t0, a, &announce(Role::Server, &[], 1));
+        p.announced(t0, c, &announce(Role::Client, &[a, me], 1));
         p.connected(c);
         assert!(p.reported_gone(a, c).is_empty(), "we still see c ourselves");
         assert!(
             left(&p.disconnected(c, Some(me))),
-            "our own view as a server"
+            "our own view completes the reports"
         );
     }
 

@@ -125,6 +125,25 @@ pub struct RoomPost {
     pub text: String,
 }
 
+/// A committed chat message: what servers publish on a room topic once the
+/// sequencer gave it its `seq`, and what history requests return. Its gossipsub
+/// message id is therefore a function of (room, seq) alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Committed {
+    /// The room.
+    pub room: String,
+    /// Position in the room, from 1, without gaps.
+    pub seq: u64,
+    /// The message's unique id (`<client session>-<counter>`).
+    pub id: String,
+    /// The author's peer id (as authenticated by the server that took it).
+    pub from: String,
+    /// The author's nick.
+    pub nick: String,
+    /// The text.
+    pub text: String,
+}
+
 /// Requests of the Chorus request-response protocol.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Request {
