@@ -209,7 +209,9 @@ impl Session {
             }
         }
         for (room, view) in self.rooms.iter_mut() {
-            let Some(since) = view.gap_since else { continue };
+            let Some(since) = view.gap_since else {
+                continue;
+            };
             let due = now.saturating_duration_since(since) >= GAP_WAIT
                 && view
                     .fetched_at
@@ -295,7 +297,10 @@ mod tests {
                 to: 3
             }]
         );
-        assert!(s.tick(t + GAP_WAIT + Duration::from_millis(10)).is_empty(), "not asked twice at once");
+        assert!(
+            s.tick(t + GAP_WAIT + Duration::from_millis(10)).is_empty(),
+            "not asked twice at once"
+        );
         s.committed(t, msg("r", 1));
         s.committed(t, msg("r", 2));
         assert!(s.gaps().is_empty());

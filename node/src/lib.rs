@@ -17,6 +17,7 @@ pub mod net;
 pub mod node;
 pub mod presence;
 pub mod query;
+pub mod store;
 pub mod wire;
 
 pub use chorus_order as order;
