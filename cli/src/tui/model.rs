@@ -392,7 +392,10 @@ impl Model {
                 self.rooms.len() - 1
             }
         };
-        let acked = m.seq.is_some() || self.early_acks.remove(&m.id);
+        // A node whose status has no `pending` field never acknowledges: its
+        // echo of our message is all the acknowledgement there is.
+        let no_acks = self.status.as_ref().is_some_and(|s| s.pending.is_none());
+        let acked = m.seq.is_some() || self.early_acks.remove(&m.id) || no_acks;
         let is_current = index == self.current;
         let room = &mut self.rooms[index];
         if room.ids.contains(&m.id) {

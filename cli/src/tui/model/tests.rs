@@ -313,3 +313,17 @@ fn keys_edit_and_complete() {
     m.on_key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE));
     assert_eq!(m.input.text(), "");
 }
+
+#[test]
+fn a_node_without_acks_acknowledges_by_echo() {
+    let mut m = model();
+    m.on_event(NodeEvent::Status(StatusInfo {
+        peer_id: "12D3KooWalice".into(),
+        rooms: vec!["lobby".into()],
+        ..StatusInfo::default()
+    }));
+    type_line(&mut m, "hello");
+    assert_eq!(m.pending(), 1);
+    m.on_event(msg("lobby", "m1", "12D3KooWalice", "alice", "hello", None));
+    assert_eq!(m.pending(), 0);
+}
