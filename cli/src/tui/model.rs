@@ -712,7 +712,7 @@ impl Model {
             if s.connected.contains(server) {
                 tags.push("connected");
             }
-            lines.push(format!("  {server}  {}", tags.join(", ")));
+            lines.push(format!("  {:<20} {server}", tags.join(", ")));
         }
         lines
     }
