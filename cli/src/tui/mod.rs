@@ -78,10 +78,18 @@ struct Screen {
 
 impl Screen {
     fn enter() -> Result<Screen> {
+        // A panic of the UI thread restores the terminal before its message
+        // is printed; other threads' panics (node tasks) go to the log file,
+        // since printing them would draw over the UI.
+        let ui_thread = std::thread::current().id();
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            restore_terminal();
-            previous(info);
+            if std::thread::current().id() == ui_thread {
+                restore_terminal();
+                previous(info);
+            } else {
+                tracing::error!("panic: {info}");
+            }
         }));
         enable_raw_mode().context("cannot put the terminal in raw mode")?;
         let mut stdout = std::io::stdout();
@@ -102,7 +110,6 @@ impl Screen {
 impl Drop for Screen {
     fn drop(&mut self) {
         restore_terminal();
-        let _ = std::panic::take_hook();
     }
 }
 
