@@ -192,6 +192,29 @@ fn two_clients_chat_in_the_tui() {
     });
     assert!(screen.contains("chorus-exited-0"), "{screen}");
     assert_eq!(tmux.pane_var("alice", "alternate_on"), "0");
+    // A panic restores the terminal too (debug builds panic on request).
+    if cfg!(debug_assertions) {
+        tmux.session(
+            "crash",
+            &format!(
+                "CHORUS_TUI_TEST_PANIC=1 RUST_BACKTRACE=0 {}",
+                client("carol")
+            ),
+        );
+        tmux.wait("crash", "carol's TUI", |s| s.contains("you are carol"));
+        tmux.run(&["send-keys", "-t", "crash", "-l", "/panic"]);
+        let screen = tmux.wait("crash", "carol's client to exit", |s| {
+            s.contains("chorus-exited-")
+        });
+        assert!(screen.contains("test panic"), "{screen}");
+        assert!(screen.contains("chorus-exited-101"), "{screen}");
+        assert!(
+            !screen.contains("Online ("),
+            "TUI left on screen:\n{screen}"
+        );
+        assert_eq!(tmux.pane_var("crash", "alternate_on"), "0");
+    }
+
     // No `chorus` process of alice's is left (tmux's own command line
     // mentions her data dir too, so look at the program run).
     let needle = net.data_dir("alice").display().to_string();

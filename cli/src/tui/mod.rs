@@ -163,6 +163,11 @@ pub async fn run(config: NodeConfig, banner: Option<String>) -> Result<()> {
             result = Err(e).context("cannot draw");
             break;
         }
+        // Debug builds only: lets the end-to-end test check the panic path.
+        #[cfg(debug_assertions)]
+        if model.input.text() == "/panic" && std::env::var_os("CHORUS_TUI_TEST_PANIC").is_some() {
+            panic!("test panic, as asked by CHORUS_TUI_TEST_PANIC");
+        }
         let mut commands: Vec<NodeCommand> = Vec::new();
         tokio::select! {
             event = events.recv() => match event {
