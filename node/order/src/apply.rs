@@ -45,12 +45,21 @@ pub enum ApplyOutcome {
 
 impl Sequencer {
     /// Applies one command; deterministic given the same prior state.
-    pub fn apply(&mut self, client: ClientId, counter: u64, lowest_unacked: u64, room: &str) -> ApplyOutcome {
+    pub fn apply(
+        &mut self,
+        client: ClientId,
+        counter: u64,
+        lowest_unacked: u64,
+        room: &str,
+    ) -> ApplyOutcome {
         let rec = self.clients.entry(client).or_default();
         let outcome = if counter < rec.lowest_unacked {
             ApplyOutcome::Stale
         } else if let Some((r, s)) = rec.done.get(&counter) {
-            ApplyOutcome::Duplicate { room: r.clone(), seq: *s }
+            ApplyOutcome::Duplicate {
+                room: r.clone(),
+                seq: *s,
+            }
         } else {
             let head = self.rooms.entry(room.to_string()).or_insert(0);
             *head += 1;
@@ -68,12 +77,16 @@ impl Sequencer {
 
     /// The earlier result of (client, counter), if it is still remembered.
     pub fn lookup(&self, client: &ClientId, counter: u64) -> Option<(String, u64)> {
-        self.clients.get(client).and_then(|r| r.done.get(&counter).cloned())
+        self.clients
+            .get(client)
+            .and_then(|r| r.done.get(&counter).cloned())
     }
 
     /// Whether (client, counter) is below the client's acknowledged floor.
     pub fn is_stale(&self, client: &ClientId, counter: u64) -> bool {
-        self.clients.get(client).is_some_and(|r| counter < r.lowest_unacked)
+        self.clients
+            .get(client)
+            .is_some_and(|r| counter < r.lowest_unacked)
     }
 }
 
@@ -89,7 +102,13 @@ mod tests {
         assert_eq!(s.apply(a, 0, 0, "x"), ApplyOutcome::Fresh { seq: 1 });
         assert_eq!(s.apply(b, 0, 0, "x"), ApplyOutcome::Fresh { seq: 2 });
         assert_eq!(s.apply(a, 1, 0, "y"), ApplyOutcome::Fresh { seq: 1 });
-        assert_eq!(s.apply(a, 0, 0, "x"), ApplyOutcome::Duplicate { room: "x".into(), seq: 1 });
+        assert_eq!(
+            s.apply(a, 0, 0, "x"),
+            ApplyOutcome::Duplicate {
+                room: "x".into(),
+                seq: 1
+            }
+        );
         assert_eq!(s.rooms["x"], 2);
     }
 

@@ -7,7 +7,6 @@ use crate::membership::Membership;
 use crate::message::{Body, Payload};
 use crate::server::Server;
 use crate::types::{ClusterId, Instant, NodeId};
-use rand::Rng;
 use std::collections::BTreeSet;
 
 impl Server {
@@ -16,20 +15,22 @@ impl Server {
         let mut known: BTreeSet<NodeId> = self.discovered.union(&self.live).copied().collect();
         known.insert(self.id);
         match self.cfg.bootstrap_expect {
-            Some(n) if known.len() >= n.max(1) => {
-                let voters: BTreeSet<NodeId> = known.iter().rev().take(n.max(1)).copied().collect();
-                if voters.contains(&self.id) {
-                    let founder = voters.iter().next_back().copied().unwrap_or(self.id);
-                    self.form(now, ClusterId { founder, nonce: 0 }, voters);
-                    return;
-                }
+            // Exactly the expected servers and no sign of an existing cluster: every one of
+            // them writes the same first entry. With more servers known, join instead.
+            Some(n) if known.len() == n.max(1) && !self.cluster_seen => {
+                let founder = known.iter().next_back().copied().unwrap_or(self.id);
+                self.form(now, ClusterId { founder }, known);
+                return;
             }
             None if !self.cluster_seen
                 && now.since(self.start_time) >= self.cfg.discovery_window_ms
                 && known.iter().all(|k| *k <= self.id) =>
             {
-                let nonce = self.rng.gen();
-                self.form(now, ClusterId { founder: self.id, nonce }, [self.id].into_iter().collect());
+                self.form(
+                    now,
+                    ClusterId { founder: self.id },
+                    [self.id].into_iter().collect(),
+                );
                 return;
             }
             _ => {}
@@ -63,8 +64,12 @@ impl Server {
 
     /// Leader: propose the next configuration change, if none is pending.
     pub(crate) fn maybe_reconfigure(&mut self, now: Instant) {
-        let Some(m) = self.log.membership().cloned() else { return };
-        if self.log.membership_index() > self.commit || self.log.term_at(self.commit) != Some(self.term) {
+        let Some(m) = self.log.membership().cloned() else {
+            return;
+        };
+        if self.log.membership_index() > self.commit
+            || self.log.term_at(self.commit) != Some(self.term)
+        {
             return;
         }
         if m.is_joint() {
@@ -97,7 +102,8 @@ impl Server {
             self.progress.get(id).is_some_and(|p| {
                 p.matched >= self.commit
                     && p.last_heard.is_some_and(|t| now.since(t) < cfg.election_ms)
-                    && p.stable_since.is_some_and(|s| now.since(s) >= cfg.promote_stable_ms)
+                    && p.stable_since
+                        .is_some_and(|s| now.since(s) >= cfg.promote_stable_ms)
             })
         });
         if let Some(l) = ready {
@@ -109,7 +115,8 @@ impl Server {
             return;
         }
         // 3. Add a server that asked to join (recently) as a learner.
-        self.joiners.retain(|id, t| !m.is_member(id) && now.since(*t) < cfg.removal_timeout_ms);
+        self.joiners
+            .retain(|id, t| !m.is_member(id) && now.since(*t) < cfg.removal_timeout_ms);
         if let Some(j) = self.joiners.keys().next().copied() {
             self.joiners.remove(&j);
             let mut learners = m.learners.clone();

@@ -9,8 +9,13 @@ use rand::Rng;
 impl Server {
     /// Number of live voters with a higher ID than ours.
     pub(crate) fn rank(&self) -> u64 {
-        let Some(m) = self.log.membership() else { return 0 };
-        m.all_voters().iter().filter(|v| **v > self.id && self.live.contains(v)).count() as u64
+        let Some(m) = self.log.membership() else {
+            return 0;
+        };
+        m.all_voters()
+            .iter()
+            .filter(|v| **v > self.id && self.live.contains(v))
+            .count() as u64
     }
 
     /// `E0 + rank·Δ + jitter` from now.
@@ -75,7 +80,12 @@ impl Server {
         self.prevotes.insert(self.id);
         let last = self.log.last();
         let term = self.term + 1;
-        for v in self.voters() {
+        // Also ask servers we merely know of: if our configuration is stale (we were removed),
+        // the real leader sees a non-member asking and adds it back as a learner.
+        let mut targets = self.voters();
+        targets.extend(self.discovered.iter().copied());
+        targets.extend(self.live.iter().copied());
+        for v in targets {
             self.send_term(v, term, Body::PreVote { last });
         }
         self.reset_election_timer(now);
@@ -86,10 +96,24 @@ impl Server {
         let granted = term > self.term && last >= self.log.last() && !self.in_lease(now);
         let t = if granted { term } else { self.term };
         let mine = self.log.last();
-        self.send_term(from, t, Body::PreVoteResp { granted, last: mine });
+        self.send_term(
+            from,
+            t,
+            Body::PreVoteResp {
+                granted,
+                last: mine,
+            },
+        );
     }
 
-    pub(crate) fn on_prevote_resp(&mut self, now: Instant, from: NodeId, term: Term, granted: bool, last: LogId) {
+    pub(crate) fn on_prevote_resp(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        term: Term,
+        granted: bool,
+        last: LogId,
+    ) {
         if !granted && term > self.term {
             self.become_follower(now, term, None);
             return;
@@ -119,7 +143,10 @@ impl Server {
     }
 
     fn check_prevotes(&mut self, now: Instant) {
-        let ok = self.log.membership().is_some_and(|m| m.has_quorum(|v| self.prevotes.contains(v)));
+        let ok = self
+            .log
+            .membership()
+            .is_some_and(|m| m.has_quorum(|v| self.prevotes.contains(v)));
         if self.role == Role::PreCandidate && ok {
             self.start_campaign(now, false);
         }
@@ -145,7 +172,9 @@ impl Server {
     }
 
     pub(crate) fn on_vote(&mut self, now: Instant, from: NodeId, last: LogId) {
-        let free = self.vote.is_none() || self.vote == Some(from) || (self.bug_double_vote() && self.role != Role::Leader);
+        let free = self.vote.is_none()
+            || self.vote == Some(from)
+            || (self.bug_double_vote() && self.role != Role::Leader);
         if free && last >= self.log.last() && self.role != Role::Leader {
             self.vote = Some(from);
             self.persist_hard();
@@ -187,7 +216,8 @@ impl Server {
         if self.role != Role::Candidate {
             return;
         }
-        let self_durable = self.durable_hard.term == self.term && self.durable_hard.vote == Some(self.id);
+        let self_durable =
+            self.durable_hard.term == self.term && self.durable_hard.vote == Some(self.id);
         let ok = self.log.membership().is_some_and(|m| {
             m.has_quorum(|v| self.votes.contains(v) || (*v == self.id && self_durable))
         });
@@ -211,14 +241,25 @@ impl Server {
 
     /// Makes the leader's progress map match the configuration in force.
     pub(crate) fn sync_progress(&mut self, now: Instant) {
-        let members = self.log.membership().map(|m| m.all_members()).unwrap_or_default();
+        let members = self
+            .log
+            .membership()
+            .map(|m| m.all_members())
+            .unwrap_or_default();
         self.progress.retain(|id, _| members.contains(id));
         let next = self.log.last_index() + 1;
         for m in members {
             if m != self.id && !self.progress.contains_key(&m) {
                 self.progress.insert(
                     m,
-                    Progress { next, matched: 0, probe: true, last_heard: None, stable_since: None, added: now },
+                    Progress {
+                        next,
+                        matched: 0,
+                        probe: true,
+                        last_heard: None,
+                        stable_since: None,
+                        added: now,
+                    },
                 );
             }
         }
@@ -237,7 +278,11 @@ impl Server {
         self.log.membership().is_some_and(|m| {
             m.has_quorum(|v| {
                 *v == self.id
-                    || self.progress.get(v).and_then(|p| p.last_heard).is_some_and(|t| now.since(t) < window)
+                    || self
+                        .progress
+                        .get(v)
+                        .and_then(|p| p.last_heard)
+                        .is_some_and(|t| now.since(t) < window)
             })
         })
     }
@@ -269,7 +314,9 @@ impl Server {
                 p.stable_since = Some(now);
             }
         }
-        let Some(m) = self.log.membership() else { return };
+        let Some(m) = self.log.membership() else {
+            return;
+        };
         if m.is_joint() {
             return;
         }
@@ -279,8 +326,10 @@ impl Server {
             *v > self.id
                 && self.progress.get(v).is_some_and(|p| {
                     p.matched == last
-                        && p.last_heard.is_some_and(|t| now.since(t) < cfg.election_ms / 2)
-                        && p.stable_since.is_some_and(|s| now.since(s) >= cfg.transfer_stable_ms)
+                        && p.last_heard
+                            .is_some_and(|t| now.since(t) < cfg.election_ms / 2)
+                        && p.stable_since
+                            .is_some_and(|s| now.since(s) >= cfg.transfer_stable_ms)
                 })
         });
         if let Some(t) = target {
@@ -305,7 +354,10 @@ mod tests {
 
     /// A server that is a voter of {1,2,3} at term 1 (formed by bootstrap_expect 3).
     fn member(id: u64) -> (Server, MemStorage) {
-        let cfg = Config { bootstrap_expect: Some(3), ..Config::default() };
+        let cfg = Config {
+            bootstrap_expect: Some(3),
+            ..Config::default()
+        };
         let mut s = Server::new(n(id), cfg, Recovered::default(), id);
         for p in [1, 2, 3] {
             s.handle(Instant(0), Input::Discovered(n(p)));
@@ -340,22 +392,49 @@ mod tests {
     }
 
     fn msg(s: &Server, term: u64, body: Body) -> Message {
-        Message { cluster: s.cluster(), term, body }
+        Message {
+            cluster: s.cluster(),
+            term,
+            body,
+        }
     }
 
     #[test]
     fn vote_is_sent_only_after_it_is_durable_and_only_once_per_term() {
         let (mut s, _) = member(1);
         let last = LogId { term: 1, index: 1 };
-        s.handle(Instant(1000), Input::Message { from: n(2), msg: msg(&s, 5, Body::Vote { last, transfer: false }) });
+        s.handle(
+            Instant(1000),
+            Input::Message {
+                from: n(2),
+                msg: msg(
+                    &s,
+                    5,
+                    Body::Vote {
+                        last,
+                        transfer: false,
+                    },
+                ),
+            },
+        );
         let mut persist_id = None;
         while let Some(o) = s.poll_output() {
             match o {
-                Output::Persist { id, op: PersistOp::HardState(h) } => {
+                Output::Persist {
+                    id,
+                    op: PersistOp::HardState(h),
+                } => {
                     assert_eq!(h.term, 5);
                     persist_id = Some((id, h.vote));
                 }
-                Output::Send { msg: Message { body: Body::VoteResp { .. }, .. }, .. } => {
+                Output::Send {
+                    msg:
+                        Message {
+                            body: Body::VoteResp { .. },
+                            ..
+                        },
+                    ..
+                } => {
                     panic!("vote sent before durable")
                 }
                 _ => {}
@@ -369,9 +448,32 @@ mod tests {
             .collect();
         assert_eq!(granted.len(), 1);
         // Another candidate in the same term is refused.
-        s.handle(Instant(1002), Input::Message { from: n(3), msg: msg(&s, 5, Body::Vote { last, transfer: false }) });
-        let refused = std::iter::from_fn(|| s.poll_output())
-            .any(|o| matches!(o, Output::Send { msg: Message { body: Body::VoteResp { granted: false }, .. }, .. }));
+        s.handle(
+            Instant(1002),
+            Input::Message {
+                from: n(3),
+                msg: msg(
+                    &s,
+                    5,
+                    Body::Vote {
+                        last,
+                        transfer: false,
+                    },
+                ),
+            },
+        );
+        let refused = std::iter::from_fn(|| s.poll_output()).any(|o| {
+            matches!(
+                o,
+                Output::Send {
+                    msg: Message {
+                        body: Body::VoteResp { granted: false },
+                        ..
+                    },
+                    ..
+                }
+            )
+        });
         assert!(refused);
         assert_eq!(s.vote(), Some(n(2)));
     }
@@ -380,7 +482,20 @@ mod tests {
     fn vote_refused_to_a_less_up_to_date_log() {
         let (mut s, _) = member(1);
         let stale = LogId { term: 0, index: 0 };
-        s.handle(Instant(1000), Input::Message { from: n(2), msg: msg(&s, 3, Body::Vote { last: stale, transfer: false }) });
+        s.handle(
+            Instant(1000),
+            Input::Message {
+                from: n(2),
+                msg: msg(
+                    &s,
+                    3,
+                    Body::Vote {
+                        last: stale,
+                        transfer: false,
+                    },
+                ),
+            },
+        );
         assert_eq!(s.term(), 3);
         assert_eq!(s.vote(), None);
     }
@@ -407,16 +522,15 @@ mod tests {
         let mut queue: Vec<(usize, NodeId, Message)> = Vec::new();
         for _ in 0..200 {
             now = now.plus(10);
-            for i in 0..3 {
-                if servers[i].0.poll_timeout().is_some_and(|t| t <= now) {
-                    servers[i].0.handle_timeout(now);
+            for (s, _) in servers.iter_mut() {
+                if s.poll_timeout().is_some_and(|t| t <= now) {
+                    s.handle_timeout(now);
                 }
             }
             for (to, from, m) in std::mem::take(&mut queue) {
                 servers[to].0.handle(now, Input::Message { from, msg: m });
             }
-            for i in 0..3 {
-                let (s, disk) = &mut servers[i];
+            for (s, disk) in servers.iter_mut() {
                 let id = s.id();
                 for o in drain_persist(s, disk, now) {
                     if let Output::Send { to, msg } = o {
@@ -429,7 +543,11 @@ mod tests {
                 break;
             }
         }
-        let leaders: Vec<NodeId> = servers.iter().filter(|(s, _)| s.role() == Role::Leader).map(|(s, _)| s.id()).collect();
+        let leaders: Vec<NodeId> = servers
+            .iter()
+            .filter(|(s, _)| s.role() == Role::Leader)
+            .map(|(s, _)| s.id())
+            .collect();
         assert_eq!(leaders, vec![n(3)]);
     }
 }

@@ -21,7 +21,12 @@ pub struct Log {
 impl Log {
     /// A log starting after `base` (with the configuration in force there).
     pub fn new(base: LogId, base_config: Option<Membership>) -> Self {
-        Log { base, base_config, entries: Vec::new(), configs: Vec::new() }
+        Log {
+            base,
+            base_config,
+            entries: Vec::new(),
+            configs: Vec::new(),
+        }
     }
 
     /// The snapshot point.
@@ -94,7 +99,9 @@ impl Log {
 
     /// Forgets entries up to `upto` (which must be held), which a snapshot now covers.
     pub fn compact(&mut self, upto: Index) {
-        let Some(term) = self.term_at(upto) else { return };
+        let Some(term) = self.term_at(upto) else {
+            return;
+        };
         if upto <= self.base.index {
             return;
         }
@@ -122,7 +129,10 @@ impl Log {
 
     /// The configuration in force: the latest in the log, else the snapshot's.
     pub fn membership(&self) -> Option<&Membership> {
-        self.configs.last().map(|(_, m)| m).or(self.base_config.as_ref())
+        self.configs
+            .last()
+            .map(|(_, m)| m)
+            .or(self.base_config.as_ref())
     }
 
     /// Index of the latest config entry (the snapshot point if it came from there, 0 if none).
@@ -152,7 +162,9 @@ impl Log {
     /// First index of the run of entries with the same term as `index`, not below `floor`
     /// (conflict hint for back-tracking).
     pub fn first_of_term(&self, index: Index, floor: Index) -> Index {
-        let Some(t) = self.term_at(index) else { return index };
+        let Some(t) = self.term_at(index) else {
+            return index;
+        };
         let mut i = index;
         while i > floor.max(self.base.index + 1) && self.term_at(i - 1) == Some(t) {
             i -= 1;
@@ -167,11 +179,17 @@ mod tests {
     use crate::types::{ClusterId, NodeId};
 
     fn e(index: Index, term: Term) -> Entry {
-        Entry { index, term, payload: Payload::Noop }
+        Entry {
+            index,
+            term,
+            payload: Payload::Noop,
+        }
     }
 
     fn cfg(n: u64) -> Membership {
-        let c = ClusterId { founder: NodeId::from_u64(1), nonce: 0 };
+        let c = ClusterId {
+            founder: NodeId::from_u64(1),
+        };
         Membership::new(c, [NodeId::from_u64(n)].into_iter().collect())
     }
 
@@ -182,7 +200,11 @@ mod tests {
         for i in 1..=5 {
             assert!(l.push(e(i, i / 3 + 1)));
         }
-        assert!(l.push(Entry { index: 6, term: 2, payload: Payload::Config(cfg(9)) }));
+        assert!(l.push(Entry {
+            index: 6,
+            term: 2,
+            payload: Payload::Config(cfg(9))
+        }));
         assert_eq!(l.membership_index(), 6);
         assert_eq!(l.first_of_term(5, 0), 3);
         l.truncate_from(6);

@@ -60,7 +60,8 @@ impl Membership {
 
     /// Whether the servers for which `has` holds form a quorum (of both halves if joint).
     pub fn has_quorum(&self, has: impl Fn(&NodeId) -> bool) -> bool {
-        is_quorum(&self.voters, &has) && (self.outgoing.is_empty() || is_quorum(&self.outgoing, &has))
+        is_quorum(&self.voters, &has)
+            && (self.outgoing.is_empty() || is_quorum(&self.outgoing, &has))
     }
 
     /// The highest index stored by a quorum (of both halves if joint).
@@ -104,7 +105,9 @@ mod tests {
 
     #[test]
     fn joint_quorum_needs_both_halves() {
-        let c = ClusterId { founder: NodeId::from_u64(3), nonce: 0 };
+        let c = ClusterId {
+            founder: NodeId::from_u64(3),
+        };
         let old = Membership::new(c, set(&[1, 2, 3]));
         let joint = old.joint_to(set(&[1, 2]), BTreeSet::new());
         assert!(joint.is_joint());

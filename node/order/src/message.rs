@@ -46,7 +46,10 @@ pub struct Entry {
 impl Entry {
     /// This entry's (term, index).
     pub fn id(&self) -> LogId {
-        LogId { term: self.term, index: self.index }
+        LogId {
+            term: self.term,
+            index: self.index,
+        }
     }
 }
 

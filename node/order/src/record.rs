@@ -17,12 +17,15 @@ pub fn encode_record(payload: &[u8]) -> Vec<u8> {
 pub fn decode_records(buf: &[u8]) -> (Vec<Vec<u8>>, usize) {
     let mut out = Vec::new();
     let mut pos = 0usize;
-    loop {
-        let Some(header) = buf.get(pos..pos + 8) else { break };
+    while let Some(header) = buf.get(pos..pos + 8) {
         let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
         let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-        let Some(end) = (pos + 8).checked_add(len) else { break };
-        let Some(payload) = buf.get(pos + 8..end) else { break };
+        let Some(end) = (pos + 8).checked_add(len) else {
+            break;
+        };
+        let Some(payload) = buf.get(pos + 8..end) else {
+            break;
+        };
         if crc32fast::hash(payload) != crc {
             break;
         }

@@ -20,10 +20,14 @@ impl Server {
     pub(crate) fn send_append(&mut self, peer: NodeId, heartbeat: bool) {
         let base = self.log.base();
         let last = self.log.last_index();
-        let Some(p) = self.progress.get(&peer) else { return };
+        let Some(p) = self.progress.get(&peer) else {
+            return;
+        };
         let (mut next, matched, probe) = (p.next, p.matched, p.probe);
         if next <= base.index && base.index > 0 {
-            let Some(snapshot) = self.snapshot.clone() else { return };
+            let Some(snapshot) = self.snapshot.clone() else {
+                return;
+            };
             self.send(peer, Body::InstallSnapshot { snapshot });
             if let Some(p) = self.progress.get_mut(&peer) {
                 p.next = base.index + 1;
@@ -34,16 +38,35 @@ impl Server {
         let mut sent = false;
         loop {
             let prev_index = next - 1;
-            let Some(prev_term) = self.log.term_at(prev_index) else { break };
-            let window = self.cfg.max_inflight.saturating_sub(prev_index.saturating_sub(matched));
+            let Some(prev_term) = self.log.term_at(prev_index) else {
+                break;
+            };
+            let window = self
+                .cfg
+                .max_inflight
+                .saturating_sub(prev_index.saturating_sub(matched));
             let max = (self.cfg.max_batch as u64).min(window) as usize;
-            let entries = if next <= last { self.log.slice(next, max) } else { Vec::new() };
+            let entries = if next <= last {
+                self.log.slice(next, max)
+            } else {
+                Vec::new()
+            };
             if entries.is_empty() && (sent || !heartbeat) {
                 break;
             }
             let n = entries.len() as u64;
-            let prev = LogId { term: prev_term, index: prev_index };
-            self.send(peer, Body::Append { prev, entries, commit: self.commit });
+            let prev = LogId {
+                term: prev_term,
+                index: prev_index,
+            };
+            self.send(
+                peer,
+                Body::Append {
+                    prev,
+                    entries,
+                    commit: self.commit,
+                },
+            );
             sent = true;
             if probe || n == 0 {
                 break;
@@ -56,7 +79,14 @@ impl Server {
     }
 
     /// Follower: accept entries that extend a matching prefix.
-    pub(crate) fn on_append(&mut self, now: Instant, from: NodeId, prev: LogId, entries: Vec<Entry>, commit: Index) {
+    pub(crate) fn on_append(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        prev: LogId,
+        entries: Vec<Entry>,
+        commit: Index,
+    ) {
         if self.role == Role::Leader {
             return; // two leaders in one term cannot happen; ignore a forged message
         }
@@ -67,10 +97,11 @@ impl Server {
         self.leader_contact = Some(now);
         self.reset_election_timer(now);
         // Entries must be contiguous after prev, with terms not above the leader's.
-        let contiguous = entries
-            .iter()
-            .enumerate()
-            .all(|(k, e)| e.index == prev.index.saturating_add(k as u64 + 1) && e.term <= self.term && e.term >= prev.term);
+        let contiguous = entries.iter().enumerate().all(|(k, e)| {
+            e.index == prev.index.saturating_add(k as u64 + 1)
+                && e.term <= self.term
+                && e.term >= prev.term
+        });
         if !contiguous {
             return;
         }
@@ -84,8 +115,19 @@ impl Server {
         };
         if self.log.term_at(prev.index) != Some(prev.term) {
             let last = self.log.last_index();
-            let hint = if prev.index > last { last + 1 } else { self.log.first_of_term(prev.index, self.commit + 1) };
-            self.send(from, Body::AppendResp { success: false, match_index: 0, hint });
+            let hint = if prev.index > last {
+                last + 1
+            } else {
+                self.log.first_of_term(prev.index, self.commit + 1)
+            };
+            self.send(
+                from,
+                Body::AppendResp {
+                    success: false,
+                    match_index: 0,
+                    hint,
+                },
+            );
             return;
         }
         let upto = prev.index + entries.len() as u64;
@@ -113,7 +155,13 @@ impl Server {
             for e in &new {
                 self.log.push(e.clone());
             }
-            self.persist(PersistOp::Append { entries: new }, OpKind::Append { from: from_i, to: to_i });
+            self.persist(
+                PersistOp::Append { entries: new },
+                OpKind::Append {
+                    from: from_i,
+                    to: to_i,
+                },
+            );
         }
         self.leader_match = self.leader_match.max(upto);
         let c = commit.min(upto);
@@ -126,14 +174,28 @@ impl Server {
     /// Follower: acknowledge what matches the leader and is durable.
     pub(crate) fn send_ack(&mut self) {
         let Some(leader) = self.leader else { return };
-        let m = if self.bug_ack_before_durable() { self.leader_match } else { self.leader_match.min(self.durable) };
+        let m = if self.bug_ack_before_durable() {
+            self.leader_match
+        } else {
+            self.leader_match.min(self.durable)
+        };
         self.acked = self.acked.max(m);
-        self.send(leader, Body::AppendResp { success: true, match_index: m, hint: 0 });
+        self.send(
+            leader,
+            Body::AppendResp {
+                success: true,
+                match_index: m,
+                hint: 0,
+            },
+        );
     }
 
     /// Follower: acknowledge again when more became durable.
     pub(crate) fn maybe_ack(&mut self) {
-        if self.leader.is_some() && self.leader != Some(self.id) && self.leader_match.min(self.durable) > self.acked {
+        if self.leader.is_some()
+            && self.leader != Some(self.id)
+            && self.leader_match.min(self.durable) > self.acked
+        {
             self.send_ack();
         }
     }
@@ -162,23 +224,41 @@ impl Server {
         self.commit = last.index;
         self.applied = last.index;
         self.snapshot = Some(snapshot.clone());
-        self.outputs.push_back(Output::SnapshotInstalled { index: last.index, rooms: snapshot.state.rooms.clone() });
+        self.outputs.push_back(Output::SnapshotInstalled {
+            index: last.index,
+            rooms: snapshot.state.rooms.clone(),
+        });
         self.persist(
-            PersistOp::Snapshot { snapshot, discard_log: !kept },
-            OpKind::Snapshot { last: last.index, discard: !kept },
+            PersistOp::Snapshot {
+                snapshot,
+                discard_log: !kept,
+            },
+            OpKind::Snapshot {
+                last: last.index,
+                discard: !kept,
+            },
         );
         self.leader_match = self.leader_match.max(last.index);
         self.send_ack();
     }
 
     /// Leader: record a follower's answer, move the commit index, send more.
-    pub(crate) fn on_append_resp(&mut self, now: Instant, from: NodeId, success: bool, match_index: Index, hint: Index) {
+    pub(crate) fn on_append_resp(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        success: bool,
+        match_index: Index,
+        hint: Index,
+    ) {
         if self.role != Role::Leader {
             return;
         }
         let last = self.log.last_index();
         let window = self.cfg.election_ms;
-        let Some(p) = self.progress.get_mut(&from) else { return };
+        let Some(p) = self.progress.get_mut(&from) else {
+            return;
+        };
         if p.last_heard.is_none_or(|t| now.since(t) >= window) {
             p.stable_since = Some(now);
         }
@@ -196,9 +276,15 @@ impl Server {
             if hint == 0 {
                 return; // a stale-term answer; the term check already handled it
             }
-            p.next = hint.clamp(p.matched + 1, last + 1);
+            let next = hint.clamp(p.matched + 1, last + 1);
+            let repeat = p.probe && next == p.next;
+            p.next = next;
             p.probe = true;
-            self.send_append(from, false);
+            // The same rejection again (a stale answer, or a peer contradicting itself):
+            // wait for the next heartbeat rather than answer in a tight loop.
+            if !repeat {
+                self.send_append(from, false);
+            }
         }
     }
 
@@ -207,8 +293,14 @@ impl Server {
         if self.role != Role::Leader {
             return;
         }
-        let own = if self.bug_ack_before_durable() { self.log.last_index() } else { self.durable };
-        let Some(m) = self.log.membership() else { return };
+        let own = if self.bug_ack_before_durable() {
+            self.log.last_index()
+        } else {
+            self.durable
+        };
+        let Some(m) = self.log.membership() else {
+            return;
+        };
         let q = m.quorum_index(|v| {
             if *v == self.id {
                 own
@@ -216,7 +308,8 @@ impl Server {
                 self.progress.get(v).map(|p| p.matched).unwrap_or(0)
             }
         });
-        if q > self.commit && (self.bug_commit_old_term() || self.log.term_at(q) == Some(self.term)) {
+        if q > self.commit && (self.bug_commit_old_term() || self.log.term_at(q) == Some(self.term))
+        {
             self.commit = q;
         }
     }
@@ -234,7 +327,10 @@ mod tests {
     }
 
     fn follower() -> Server {
-        let cfg = Config { bootstrap_expect: Some(2), ..Config::default() };
+        let cfg = Config {
+            bootstrap_expect: Some(2),
+            ..Config::default()
+        };
         let mut s = Server::new(n(1), cfg, Recovered::default(), 1);
         s.handle(Instant(0), Input::Discovered(n(2)));
         s.handle_timeout(Instant(0));
@@ -250,10 +346,37 @@ mod tests {
         s
     }
 
-    fn append(s: &Server, term: u64, prev: (u64, u64), entries: &[(u64, u64)], commit: u64) -> Input {
-        let entries = entries.iter().map(|(i, t)| Entry { index: *i, term: *t, payload: Payload::Noop }).collect();
-        let body = Body::Append { prev: LogId { index: prev.0, term: prev.1 }, entries, commit };
-        Input::Message { from: n(2), msg: Message { cluster: s.cluster(), term, body } }
+    fn append(
+        s: &Server,
+        term: u64,
+        prev: (u64, u64),
+        entries: &[(u64, u64)],
+        commit: u64,
+    ) -> Input {
+        let entries = entries
+            .iter()
+            .map(|(i, t)| Entry {
+                index: *i,
+                term: *t,
+                payload: Payload::Noop,
+            })
+            .collect();
+        let body = Body::Append {
+            prev: LogId {
+                index: prev.0,
+                term: prev.1,
+            },
+            entries,
+            commit,
+        };
+        Input::Message {
+            from: n(2),
+            msg: Message {
+                cluster: s.cluster(),
+                term,
+                body,
+            },
+        }
     }
 
     fn acks(s: &mut Server) -> (Vec<(bool, u64, u64)>, Vec<u64>) {
@@ -261,10 +384,23 @@ mod tests {
         let mut p = Vec::new();
         while let Some(o) = s.poll_output() {
             match o {
-                Output::Send { msg: Message { body: Body::AppendResp { success, match_index, hint }, .. }, .. } => {
-                    a.push((success, match_index, hint))
-                }
-                Output::Persist { id, op: PersistOp::Append { .. } } => p.push(id),
+                Output::Send {
+                    msg:
+                        Message {
+                            body:
+                                Body::AppendResp {
+                                    success,
+                                    match_index,
+                                    hint,
+                                },
+                            ..
+                        },
+                    ..
+                } => a.push((success, match_index, hint)),
+                Output::Persist {
+                    id,
+                    op: PersistOp::Append { .. },
+                } => p.push(id),
                 _ => {}
             }
         }
@@ -276,7 +412,11 @@ mod tests {
         let mut s = follower();
         s.handle(Instant(10), append(&s, 2, (1, 1), &[(2, 2), (3, 2)], 0));
         let (a, p) = acks(&mut s);
-        assert_eq!(a, vec![(true, 1, 0)], "only the durable prefix is acknowledged");
+        assert_eq!(
+            a,
+            vec![(true, 1, 0)],
+            "only the durable prefix is acknowledged"
+        );
         s.handle(Instant(11), Input::Persisted { id: p[0] });
         assert_eq!(acks(&mut s).0, vec![(true, 3, 0)]);
         // A new leader's entries conflict at index 3.
@@ -293,12 +433,19 @@ mod tests {
     #[test]
     fn mismatch_gives_a_back_tracking_hint() {
         let mut s = follower();
-        s.handle(Instant(10), append(&s, 2, (1, 1), &[(2, 2), (3, 2), (4, 2)], 0));
+        s.handle(
+            Instant(10),
+            append(&s, 2, (1, 1), &[(2, 2), (3, 2), (4, 2)], 0),
+        );
         let _ = acks(&mut s);
         s.handle(Instant(11), append(&s, 3, (9, 3), &[], 0));
         assert_eq!(acks(&mut s).0, vec![(false, 0, 5)]);
         s.handle(Instant(12), append(&s, 3, (4, 3), &[], 0));
-        assert_eq!(acks(&mut s).0, vec![(false, 0, 2)], "skips the whole conflicting term");
+        assert_eq!(
+            acks(&mut s).0,
+            vec![(false, 0, 2)],
+            "skips the whole conflicting term"
+        );
     }
 
     #[test]

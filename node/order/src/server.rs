@@ -108,7 +108,12 @@ impl Server {
     /// A server with identity `id`, restarted from `recovered` (default for a new one);
     /// all randomness comes from `seed`.
     pub fn new(id: NodeId, cfg: Config, recovered: Recovered, seed: u64) -> Self {
-        let Recovered { hard, snapshot, entries, applied } = recovered;
+        let Recovered {
+            hard,
+            snapshot,
+            entries,
+            applied,
+        } = recovered;
         let mut log = match &snapshot {
             Some(s) => Log::new(s.last, Some(s.membership.clone())),
             None => Log::default(),
@@ -132,7 +137,10 @@ impl Server {
             start_time: Instant(0),
             term: hard.term.max(log.last().term),
             vote: hard.vote,
-            seq: snapshot.as_ref().map(|s| s.state.clone()).unwrap_or_default(),
+            seq: snapshot
+                .as_ref()
+                .map(|s| s.state.clone())
+                .unwrap_or_default(),
             snapshot,
             log,
             role: Role::Follower,
@@ -180,9 +188,13 @@ impl Server {
         self.start(now);
         match input {
             Input::Message { from, msg } => self.on_message(now, from, msg),
-            Input::Submit { client, counter, lowest_unacked, room, body } => {
-                self.on_submit(now, client, counter, lowest_unacked, room, body)
-            }
+            Input::Submit {
+                client,
+                counter,
+                lowest_unacked,
+                room,
+                body,
+            } => self.on_submit(now, client, counter, lowest_unacked, room, body),
             Input::Persisted { id } => self.on_persisted(now, id),
             Input::PeerUp(p) => {
                 if p != self.id {
@@ -310,11 +322,17 @@ impl Server {
     }
     /// Voters in force (both halves while joint).
     pub fn voters(&self) -> BTreeSet<NodeId> {
-        self.log.membership().map(Membership::all_voters).unwrap_or_default()
+        self.log
+            .membership()
+            .map(Membership::all_voters)
+            .unwrap_or_default()
     }
     /// Learners in force.
     pub fn learners(&self) -> BTreeSet<NodeId> {
-        self.log.membership().map(|m| m.learners.clone()).unwrap_or_default()
+        self.log
+            .membership()
+            .map(|m| m.learners.clone())
+            .unwrap_or_default()
     }
     /// The applied state (room heads, client table).
     pub fn sequencer(&self) -> &Sequencer {
@@ -371,7 +389,11 @@ impl Server {
         if to == self.id {
             return;
         }
-        let msg = Message { cluster: self.cluster(), term, body };
+        let msg = Message {
+            cluster: self.cluster(),
+            term,
+            body,
+        };
         self.outputs.push_back(Output::Send { to, msg });
     }
 
@@ -389,7 +411,12 @@ impl Server {
 
     /// Writes term and vote (and a safe commit index) if they changed.
     pub(crate) fn persist_hard(&mut self) {
-        let h = HardState { term: self.term, vote: self.vote, commit: self.commit.min(self.durable) };
+        let commit = self.commit.min(self.durable).max(self.emitted_hard.commit);
+        let h = HardState {
+            term: self.term,
+            vote: self.vote,
+            commit,
+        };
         if h == self.emitted_hard {
             return;
         }
@@ -400,9 +427,19 @@ impl Server {
     /// Appends one entry as leader (or at formation) and schedules its write.
     pub(crate) fn append_entry(&mut self, payload: Payload) -> Index {
         let index = self.log.last_index() + 1;
-        let e = Entry { index, term: self.term, payload };
+        let e = Entry {
+            index,
+            term: self.term,
+            payload,
+        };
         self.log.push(e.clone());
-        self.persist(PersistOp::Append { entries: vec![e] }, OpKind::Append { from: index, to: index });
+        self.persist(
+            PersistOp::Append { entries: vec![e] },
+            OpKind::Append {
+                from: index,
+                to: index,
+            },
+        );
         index
     }
 
@@ -411,17 +448,26 @@ impl Server {
             self.leader = leader;
             self.leader_match = 0;
             self.acked = 0;
-            self.outputs.push_back(Output::LeaderChanged { term: self.term, leader });
+            self.outputs.push_back(Output::LeaderChanged {
+                term: self.term,
+                leader,
+            });
         }
     }
 
     pub(crate) fn in_lease(&self, now: Instant) -> bool {
         self.role == Role::Leader
-            || self.leader_contact.is_some_and(|t| now.since(t) < self.cfg.election_ms)
+            || self
+                .leader_contact
+                .is_some_and(|t| now.since(t) < self.cfg.election_ms)
     }
 
     pub(crate) fn reply(&mut self, client: ClientId, counter: u64, result: SubmitResult) {
-        self.outputs.push_back(Output::Reply { client, counter, result });
+        self.outputs.push_back(Output::Reply {
+            client,
+            counter,
+            result,
+        });
     }
 
     // ----- inputs -----
@@ -441,36 +487,57 @@ impl Server {
             (Some(mine), Some(theirs)) if mine != theirs => return,
             // A server without a cluster only asks to join or answers our Appends.
             (Some(_), None) if !matches!(msg.body, Body::Join | Body::AppendResp { .. }) => return,
-            (None, _) if !matches!(msg.body, Body::Append { .. } | Body::InstallSnapshot { .. }) => return,
+            (None, _)
+                if !matches!(msg.body, Body::Append { .. } | Body::InstallSnapshot { .. }) =>
+            {
+                return
+            }
             _ => {}
         }
         if self.role == Role::Leader {
             let member = self.log.membership().is_some_and(|m| m.is_member(&from));
-            if !member && matches!(msg.body, Body::Join | Body::PreVote { .. } | Body::Vote { .. }) {
+            if !member
+                && matches!(
+                    msg.body,
+                    Body::Join | Body::PreVote { .. } | Body::Vote { .. }
+                )
+            {
                 self.joiners.insert(from, now);
             }
         }
         match msg.body {
             Body::Join => {}
             Body::PreVote { last } => self.on_prevote(now, from, msg.term, last),
-            Body::PreVoteResp { granted, last } => self.on_prevote_resp(now, from, msg.term, granted, last),
+            Body::PreVoteResp { granted, last } => {
+                self.on_prevote_resp(now, from, msg.term, granted, last)
+            }
             body => {
                 if msg.term > self.term {
-                    if let Body::Vote { transfer: false, .. } = body {
+                    if let Body::Vote {
+                        transfer: false, ..
+                    } = body
+                    {
                         if self.in_lease(now) {
                             return; // a leader is alive: do not let this candidate disrupt it
                         }
                     }
                     let leader = match body {
-                        Body::Append { .. } | Body::InstallSnapshot { .. } | Body::TimeoutNow => Some(from),
+                        Body::Append { .. } | Body::InstallSnapshot { .. } | Body::TimeoutNow => {
+                            Some(from)
+                        }
                         _ => None,
                     };
                     self.become_follower(now, msg.term, leader);
                 } else if msg.term < self.term {
                     match body {
-                        Body::Append { .. } | Body::InstallSnapshot { .. } => {
-                            self.send(from, Body::AppendResp { success: false, match_index: 0, hint: 0 })
-                        }
+                        Body::Append { .. } | Body::InstallSnapshot { .. } => self.send(
+                            from,
+                            Body::AppendResp {
+                                success: false,
+                                match_index: 0,
+                                hint: 0,
+                            },
+                        ),
                         Body::Vote { .. } => self.send(from, Body::VoteResp { granted: false }),
                         _ => {}
                     }
@@ -479,11 +546,19 @@ impl Server {
                 match body {
                     Body::Vote { last, .. } => self.on_vote(now, from, last),
                     Body::VoteResp { granted } => self.on_vote_resp(now, from, granted),
-                    Body::Append { prev, entries, commit } => self.on_append(now, from, prev, entries, commit),
-                    Body::AppendResp { success, match_index, hint } => {
-                        self.on_append_resp(now, from, success, match_index, hint)
+                    Body::Append {
+                        prev,
+                        entries,
+                        commit,
+                    } => self.on_append(now, from, prev, entries, commit),
+                    Body::AppendResp {
+                        success,
+                        match_index,
+                        hint,
+                    } => self.on_append_resp(now, from, success, match_index, hint),
+                    Body::InstallSnapshot { snapshot } => {
+                        self.on_install_snapshot(now, from, snapshot)
                     }
-                    Body::InstallSnapshot { snapshot } => self.on_install_snapshot(now, from, snapshot),
                     Body::TimeoutNow => self.on_timeout_now(now, from),
                     Body::Join | Body::PreVote { .. } | Body::PreVoteResp { .. } => {}
                 }
@@ -491,9 +566,21 @@ impl Server {
         }
     }
 
-    fn on_submit(&mut self, _now: Instant, client: ClientId, counter: u64, lowest_unacked: u64, room: String, body: Vec<u8>) {
+    fn on_submit(
+        &mut self,
+        _now: Instant,
+        client: ClientId,
+        counter: u64,
+        lowest_unacked: u64,
+        room: String,
+        body: Vec<u8>,
+    ) {
         if self.role != Role::Leader || self.transfer.is_some() {
-            let hint = self.transfer.map(|(t, _)| t).or(self.leader).filter(|l| *l != self.id);
+            let hint = self
+                .transfer
+                .map(|(t, _)| t)
+                .or(self.leader)
+                .filter(|l| *l != self.id);
             self.reply(client, counter, SubmitResult::NotLeader { hint });
             return;
         }
@@ -514,7 +601,13 @@ impl Server {
             return;
         }
         self.waiters.insert((client, counter));
-        let cmd = crate::message::Command { client, counter, lowest_unacked, room, body };
+        let cmd = crate::message::Command {
+            client,
+            counter,
+            lowest_unacked,
+            room,
+            body,
+        };
         let index = self.append_entry(Payload::Command(cmd));
         self.inflight.insert((client, counter), index);
         self.broadcast_append(false);
@@ -523,13 +616,19 @@ impl Server {
     fn on_persisted(&mut self, now: Instant, id: u64) {
         let mut any = false;
         while self.pending_ops.front().is_some_and(|(i, _)| *i <= id) {
-            let Some((_, kind)) = self.pending_ops.pop_front() else { break };
+            let Some((_, kind)) = self.pending_ops.pop_front() else {
+                break;
+            };
             any = true;
             match kind {
                 OpKind::Hard(h) => self.durable_hard = h,
                 OpKind::Append { to, .. } => self.disk_last = to,
                 OpKind::Snapshot { last, discard } => {
-                    self.disk_last = if discard { last } else { self.disk_last.max(last) };
+                    self.disk_last = if discard {
+                        last
+                    } else {
+                        self.disk_last.max(last)
+                    };
                 }
             }
         }
@@ -558,7 +657,11 @@ impl Server {
     fn after(&mut self, now: Instant) {
         self.apply_committed();
         if self.commit.min(self.durable) > self.emitted_hard.commit {
-            let h = HardState { term: self.term, vote: self.vote, commit: self.commit.min(self.durable) };
+            let h = HardState {
+                term: self.term,
+                vote: self.vote,
+                commit: self.commit.min(self.durable),
+            };
             self.emitted_hard = h;
             self.persist(PersistOp::HardState(h), OpKind::Hard(h));
         }
@@ -579,29 +682,40 @@ impl Server {
         let limit = self.commit.min(self.durable);
         while self.applied < limit {
             let index = self.applied + 1;
-            let Some(entry) = self.log.get(index) else { break };
+            let Some(entry) = self.log.get(index) else {
+                break;
+            };
             self.applied = index;
-            let Payload::Command(cmd) = &entry.payload else { continue };
+            let Payload::Command(cmd) = &entry.payload else {
+                continue;
+            };
             let cmd = cmd.clone();
             let key = (cmd.client, cmd.counter);
             self.inflight.remove(&key);
-            let result = match self.seq.apply(cmd.client, cmd.counter, cmd.lowest_unacked, &cmd.room) {
-                ApplyOutcome::Fresh { seq } => {
-                    if index > self.apply_floor {
-                        self.outputs.push_back(Output::Apply(Applied {
-                            index,
-                            room: cmd.room.clone(),
+            let result =
+                match self
+                    .seq
+                    .apply(cmd.client, cmd.counter, cmd.lowest_unacked, &cmd.room)
+                {
+                    ApplyOutcome::Fresh { seq } => {
+                        if index > self.apply_floor {
+                            self.outputs.push_back(Output::Apply(Applied {
+                                index,
+                                room: cmd.room.clone(),
+                                seq,
+                                client: cmd.client,
+                                counter: cmd.counter,
+                                body: cmd.body,
+                            }));
+                        }
+                        SubmitResult::Ok {
+                            room: cmd.room,
                             seq,
-                            client: cmd.client,
-                            counter: cmd.counter,
-                            body: cmd.body,
-                        }));
+                        }
                     }
-                    SubmitResult::Ok { room: cmd.room, seq }
-                }
-                ApplyOutcome::Duplicate { room, seq } => SubmitResult::Ok { room, seq },
-                ApplyOutcome::Stale => SubmitResult::Stale,
-            };
+                    ApplyOutcome::Duplicate { room, seq } => SubmitResult::Ok { room, seq },
+                    ApplyOutcome::Stale => SubmitResult::Stale,
+                };
             if self.waiters.remove(&key) {
                 self.reply(key.0, key.1, result);
             }
@@ -614,17 +728,32 @@ impl Server {
         if self.applied.saturating_sub(base) < self.cfg.snapshot_threshold {
             return;
         }
-        let (Some(term), Some(membership)) = (self.log.term_at(self.applied), self.log.config_at(self.applied).cloned())
-        else {
+        let (Some(term), Some(membership)) = (
+            self.log.term_at(self.applied),
+            self.log.config_at(self.applied).cloned(),
+        ) else {
             return;
         };
-        let last = LogId { term, index: self.applied };
-        let snap = Snapshot { last, membership, state: self.seq.clone() };
+        let last = LogId {
+            term,
+            index: self.applied,
+        };
+        let snap = Snapshot {
+            last,
+            membership,
+            state: self.seq.clone(),
+        };
         self.log.compact(self.applied);
         self.snapshot = Some(snap.clone());
         self.persist(
-            PersistOp::Snapshot { snapshot: snap, discard_log: false },
-            OpKind::Snapshot { last: last.index, discard: false },
+            PersistOp::Snapshot {
+                snapshot: snap,
+                discard_log: false,
+            },
+            OpKind::Snapshot {
+                last: last.index,
+                discard: false,
+            },
         );
     }
 

@@ -26,7 +26,10 @@ impl MemStorage {
                     self.entries.extend(entries.iter().cloned());
                 }
             }
-            PersistOp::Snapshot { snapshot, discard_log } => {
+            PersistOp::Snapshot {
+                snapshot,
+                discard_log,
+            } => {
                 if *discard_log {
                     self.entries.clear();
                 } else {

@@ -85,10 +85,9 @@ impl Instant {
 /// so two clusters that formed apart never overwrite each other's logs.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 pub struct ClusterId {
-    /// The server that formed the cluster (the highest ID for `bootstrap_expect`).
+    /// The server that formed the cluster (the highest ID for `bootstrap_expect`). A founder
+    /// that re-forms after losing its unfinished first write writes the identical entry.
     pub founder: NodeId,
-    /// A random nonce for a lone formation (0 for `bootstrap_expect`, which all members compute alike).
-    pub nonce: u64,
 }
 
 /// The position of a log entry, ordered by term then index (the "up to date" order).

@@ -36,6 +36,8 @@ pub struct Checker {
     entries: BTreeMap<(Index, Term), (u64, Term)>,
     /// Committed entries: index → (term, digest).
     committed: BTreeMap<Index, (Term, u64)>,
+    /// Index → lowest term in which a server was seen holding it committed (≥ the term it committed in).
+    commit_term: BTreeMap<Index, Term>,
     applied: BTreeMap<Index, (String, u64, ClientId, u64, u64)>,
     by_key: BTreeMap<(ClientId, u64), Index>,
     by_seq: BTreeMap<(String, u64), Index>,
@@ -52,15 +54,21 @@ impl Checker {
     /// A vote was granted by `voter` to `candidate` in `term`.
     pub fn vote(&mut self, term: Term, voter: NodeId, candidate: NodeId) -> Result<(), Violation> {
         match self.votes.insert((term, voter), candidate) {
-            Some(c) if c != candidate => Err(format!("{voter} voted for {c} and {candidate} in term {term}")),
+            Some(c) if c != candidate => Err(format!(
+                "{voter} voted for {c} and {candidate} in term {term}"
+            )),
             _ => Ok(()),
         }
     }
 
     /// A server asked for a write (checked when issued: every entry of every log passes here).
     pub fn persist(&mut self, s: &Server, op: &PersistOp) -> Result<(), Violation> {
-        let PersistOp::Append { entries } = op else { return Ok(()) };
-        let Some(first) = entries.first() else { return Err("empty append write".into()) };
+        let PersistOp::Append { entries } = op else {
+            return Ok(());
+        };
+        let Some(first) = entries.first() else {
+            return Err("empty append write".into());
+        };
         let mut prev_term = s
             .term_at(first.index - 1)
             .ok_or_else(|| format!("{}: entry {} written after a hole", s.id(), first.index))?;
@@ -81,10 +89,14 @@ impl Checker {
                 }
             }
             prev_term = e.term;
-            if matches!(e.payload, Payload::Config(_)) && s.role() == Role::Leader && e.term == s.term() {
-                if s.pending_config_changes() > 1 {
-                    return Err(format!("{} appended a config change while another is pending", s.id()));
-                }
+            let own_config = matches!(e.payload, Payload::Config(_))
+                && s.role() == Role::Leader
+                && e.term == s.term();
+            if own_config && s.pending_config_changes() > 1 {
+                return Err(format!(
+                    "{} appended a config change while another is pending",
+                    s.id()
+                ));
             }
         }
         Ok(())
@@ -94,13 +106,19 @@ impl Checker {
     pub fn disk_hard(&mut self, id: NodeId, h: HardState) -> Result<(), Violation> {
         let old = self.disk.insert(id, h).unwrap_or_default();
         if h.term < old.term {
-            return Err(format!("{id}: durable term went back {} -> {}", old.term, h.term));
+            return Err(format!(
+                "{id}: durable term went back {} -> {}",
+                old.term, h.term
+            ));
         }
         if h.term == old.term && old.vote.is_some() && h.vote != old.vote {
             return Err(format!("{id}: durable vote changed in term {}", h.term));
         }
         if h.commit < old.commit {
-            return Err(format!("{id}: durable commit went back {} -> {}", old.commit, h.commit));
+            return Err(format!(
+                "{id}: durable commit went back {} -> {}",
+                old.commit, h.commit
+            ));
         }
         Ok(())
     }
@@ -111,7 +129,15 @@ impl Checker {
         if s.term() < disk.term || s.commit_index() < disk.commit {
             return Err(format!("{}: restart lost term or commit", s.id()));
         }
-        self.seen.insert(s.id(), Seen { term: s.term(), vote: s.vote(), commit: s.log_base().index, ..Seen::default() });
+        self.seen.insert(
+            s.id(),
+            Seen {
+                term: s.term(),
+                vote: s.vote(),
+                commit: s.log_base().index,
+                ..Seen::default()
+            },
+        );
         self.observe(s)
     }
 
@@ -130,46 +156,66 @@ impl Checker {
             return Err(format!("{id}: vote changed within term {}", s.term()));
         }
         if s.commit_index() < old.commit {
-            return Err(format!("{id}: commit went back {} -> {}", old.commit, s.commit_index()));
+            return Err(format!(
+                "{id}: commit went back {} -> {}",
+                old.commit,
+                s.commit_index()
+            ));
         }
         self.max_commit = self.max_commit.max(s.commit_index());
         // Newly committed entries must agree with what was committed before.
         let base = s.log_base().index;
         for i in (old.commit + 1).max(base + 1)..=s.commit_index() {
-            let Some(e) = s.entry(i) else { return Err(format!("{id}: committed entry {i} missing")) };
+            let Some(e) = s.entry(i) else {
+                return Err(format!("{id}: committed entry {i} missing"));
+            };
             let d = Self::entry_digest(e);
             match self.committed.get(&i) {
-                Some(c) if *c != d => return Err(format!("committed entry {i} changed (seen on {id})")),
+                Some(c) if *c != d => {
+                    return Err(format!("committed entry {i} changed (seen on {id})"))
+                }
                 Some(_) => {}
                 None => {
                     self.committed.insert(i, d);
                 }
             }
+            let t = self.commit_term.entry(i).or_insert(s.term());
+            *t = (*t).min(s.term());
         }
         let mut leader_term = old.leader_term;
         if s.role() == Role::Leader && old.leader_term != Some(s.term()) {
             if let Some(other) = self.leaders.insert(s.term(), id) {
                 if other != id {
-                    return Err(format!("two leaders in term {}: {other} and {id}", s.term()));
+                    return Err(format!(
+                        "two leaders in term {}: {other} and {id}",
+                        s.term()
+                    ));
                 }
             }
-            // Leader completeness: a new leader holds every committed entry.
-            if let Some((&top, _)) = self.committed.iter().next_back() {
-                if s.last_log().index < top {
-                    return Err(format!("leader {id} of term {} lacks committed entry {top}", s.term()));
-                }
-            }
+            // Leader completeness: a leader holds every entry committed in an earlier term.
             for (i, d) in self.committed.range(base + 1..) {
+                if self.commit_term.get(i).is_none_or(|t| *t >= s.term()) {
+                    continue;
+                }
                 let ok = s.entry(*i).map(Self::entry_digest) == Some(*d);
                 if !ok {
-                    return Err(format!("leader {id} of term {} has a different committed entry {i}", s.term()));
+                    return Err(format!(
+                        "leader {id} of term {} has a different committed entry {i}",
+                        s.term()
+                    ));
                 }
             }
             leader_term = Some(s.term());
         }
         self.seen.insert(
             id,
-            Seen { term: s.term(), vote: s.vote(), commit: s.commit_index(), leader_term, applied: old.applied },
+            Seen {
+                term: s.term(),
+                vote: s.vote(),
+                commit: s.commit_index(),
+                leader_term,
+                applied: old.applied,
+            },
         );
         Ok(())
     }
@@ -179,41 +225,73 @@ impl Checker {
         let key = (a.client, a.counter);
         match self.sent.get(&key) {
             Some((room, body)) if *room == a.room && *body == a.body => {}
-            _ => return Err(format!("{id} delivered {}#{} that nobody sent", a.client, a.counter)),
+            _ => {
+                return Err(format!(
+                    "{id} delivered {}#{} that nobody sent",
+                    a.client, a.counter
+                ))
+            }
         }
         let seen = self.seen.entry(id).or_default();
         if a.index <= seen.applied {
-            return Err(format!("{id} applied index {} after {}", a.index, seen.applied));
+            return Err(format!(
+                "{id} applied index {} after {}",
+                a.index, seen.applied
+            ));
         }
         seen.applied = a.index;
         let rec = (a.room.clone(), a.seq, a.client, a.counter, digest(&a.body));
         match self.applied.get(&a.index) {
-            Some(r) if *r != rec => return Err(format!("{id} applied index {} differently", a.index)),
+            Some(r) if *r != rec => {
+                return Err(format!("{id} applied index {} differently", a.index))
+            }
             Some(_) => return Ok(()),
             None => {}
         }
         if let Some(i) = self.by_key.insert(key, a.index) {
-            return Err(format!("{}#{} committed twice (indexes {i} and {})", a.client, a.counter, a.index));
+            return Err(format!(
+                "{}#{} committed twice (indexes {i} and {})",
+                a.client, a.counter, a.index
+            ));
         }
         if let Some(i) = self.by_seq.insert((a.room.clone(), a.seq), a.index) {
-            return Err(format!("room {} seq {} assigned twice ({i}, {})", a.room, a.seq, a.index));
+            return Err(format!(
+                "room {} seq {} assigned twice ({i}, {})",
+                a.room, a.seq, a.index
+            ));
         }
         if a.seq != 1 && !self.by_seq.contains_key(&(a.room.clone(), a.seq - 1)) {
-            return Err(format!("room {} seq {} applied before seq {}", a.room, a.seq, a.seq - 1));
+            return Err(format!(
+                "room {} seq {} applied before seq {}",
+                a.room,
+                a.seq,
+                a.seq - 1
+            ));
         }
         self.applied.insert(a.index, rec);
         Ok(())
     }
 
     /// A client got "sent" with this room and seq.
-    pub fn ack(&mut self, client: ClientId, counter: u64, room: &str, seq: u64) -> Result<(), Violation> {
+    pub fn ack(
+        &mut self,
+        client: ClientId,
+        counter: u64,
+        room: &str,
+        seq: u64,
+    ) -> Result<(), Violation> {
         let Some(i) = self.by_seq.get(&(room.to_string(), seq)) else {
-            return Err(format!("{client}#{counter} acknowledged as {room}/{seq}, which was never applied"));
+            return Err(format!(
+                "{client}#{counter} acknowledged as {room}/{seq}, which was never applied"
+            ));
         };
         if self.by_key.get(&(client, counter)) != Some(i) {
-            return Err(format!("{client}#{counter} acknowledged with another message's seq {room}/{seq}"));
+            return Err(format!(
+                "{client}#{counter} acknowledged with another message's seq {room}/{seq}"
+            ));
         }
-        self.acked.insert((client, counter), (room.to_string(), seq));
+        self.acked
+            .insert((client, counter), (room.to_string(), seq));
         Ok(())
     }
 
@@ -230,9 +308,14 @@ impl Checker {
             }
         }
         for (key, (room, seq)) in &self.acked {
-            let Some(i) = self.by_seq.get(&(room.clone(), *seq)) else { return Err("acked but not applied".into()) };
+            let Some(i) = self.by_seq.get(&(room.clone(), *seq)) else {
+                return Err("acked but not applied".into());
+            };
             if *i > self.max_commit {
-                return Err(format!("{}#{} acknowledged but not committed", key.0, key.1));
+                return Err(format!(
+                    "{}#{} acknowledged but not committed",
+                    key.0, key.1
+                ));
             }
         }
         Ok(())

@@ -69,15 +69,45 @@ impl Params {
         Params {
             servers: rng.gen_range(1..=7),
             clients: rng.gen_range(1..=4),
-            formation: if rng.gen_bool(0.7) { Formation::Bootstrap } else { Formation::Lone },
+            formation: if rng.gen_bool(0.7) {
+                Formation::Bootstrap
+            } else {
+                Formation::Lone
+            },
             drop: [0.0, 0.01, 0.05, 0.15][rng.gen_range(0..4)],
             dup: [0.0, 0.02, 0.1][rng.gen_range(0..3)],
             slow: [0.0, 0.05, 0.2][rng.gen_range(0..3)],
             fault_every: [0, 100, 300, 1_000][rng.gen_range(0..4)],
-            weights: [w(rng) + 2, w(rng), w(rng), w(rng), 3, w(rng) / 2, w(rng) / 3],
+            weights: [
+                w(rng) + 2,
+                w(rng),
+                w(rng),
+                w(rng),
+                3,
+                w(rng) / 2,
+                w(rng) / 3,
+            ],
             events,
             config,
         }
+    }
+}
+
+impl Params {
+    /// A harsher mix for hunting rare interleavings (Raft's figure 8): five servers, one
+    /// entry per message, frequent crashes and partitions, no membership churn.
+    pub fn harsh(rng: &mut ChaCha8Rng, events: u64) -> Params {
+        let mut p = Params::draw(rng, events);
+        p.servers = 5;
+        p.formation = Formation::Bootstrap;
+        p.drop = 0.1;
+        p.slow = 0.2;
+        p.fault_every = 100;
+        p.weights = [10, 3, 6, 3, 3, 0, 0];
+        p.config.max_batch = 1;
+        p.config.max_inflight = 4;
+        p.config.removal_timeout_ms = 20_000;
+        p
     }
 }
 
@@ -100,15 +130,42 @@ pub struct Stats {
 
 #[derive(Debug)]
 enum Ev {
-    Deliver { to: usize, from: NodeId, msg: Message },
-    Timer { node: usize, gen: u64 },
-    Disk { node: usize, inc: u32 },
-    Submit { node: usize, client: usize, counter: u64, lowest: u64 },
-    Reply { client: usize, from: usize, counter: u64, result: SubmitResult },
-    ClientTick { client: usize },
+    Deliver {
+        to: usize,
+        from: NodeId,
+        msg: Message,
+    },
+    Timer {
+        node: usize,
+        gen: u64,
+    },
+    Disk {
+        node: usize,
+        inc: u32,
+    },
+    Submit {
+        node: usize,
+        client: usize,
+        counter: u64,
+        lowest: u64,
+    },
+    Reply {
+        client: usize,
+        from: usize,
+        counter: u64,
+        result: SubmitResult,
+    },
+    ClientTick {
+        client: usize,
+    },
     Fault,
-    Restart { node: usize, inc: u32 },
-    Unpause { node: usize },
+    Restart {
+        node: usize,
+        inc: u32,
+    },
+    Unpause {
+        node: usize,
+    },
 }
 
 struct Queued {
@@ -241,7 +298,11 @@ impl Sim {
 
     fn push(&mut self, delay: u64, ev: Ev) {
         self.seq += 1;
-        self.queue.push(Reverse(Queued { at: self.now + delay, seq: self.seq, ev }));
+        self.queue.push(Reverse(Queued {
+            at: self.now + delay,
+            seq: self.seq,
+            ev,
+        }));
     }
 
     fn add_node(&mut self, mut cfg: Config) -> usize {
@@ -270,7 +331,10 @@ impl Sim {
 
     /// Starts (or restarts) node `i` from its disk.
     fn boot(&mut self, i: usize) -> Result<(), String> {
-        let seed = self.seed.wrapping_mul(31).wrapping_add(i as u64 * 1000 + self.nodes[i].inc as u64);
+        let seed = self
+            .seed
+            .wrapping_mul(31)
+            .wrapping_add(i as u64 * 1000 + self.nodes[i].inc as u64);
         let n = &mut self.nodes[i];
         let core = Server::new(n.id, n.config.clone(), n.disk.recover(), seed);
         n.core = Some(core);
@@ -281,7 +345,12 @@ impl Sim {
         if let Some(core) = &self.nodes[i].core {
             self.check.restarted(core)?;
         }
-        let others: Vec<NodeId> = self.nodes.iter().filter(|o| o.id != id && !o.dead).map(|o| o.id).collect();
+        let others: Vec<NodeId> = self
+            .nodes
+            .iter()
+            .filter(|o| o.id != id && !o.dead)
+            .map(|o| o.id)
+            .collect();
         for o in others {
             self.input(i, Input::Discovered(o))?;
         }
@@ -333,11 +402,12 @@ impl Sim {
 
     /// Drains node `i`'s outputs, checks it, and re-arms its timer.
     fn after(&mut self, i: usize) -> Result<(), String> {
-        loop {
-            let Some(out) = self.nodes[i].core.as_mut().and_then(Server::poll_output) else { break };
+        while let Some(out) = self.nodes[i].core.as_mut().and_then(Server::poll_output) {
             self.output(i, out)?;
         }
-        let Some(core) = self.nodes[i].core.as_ref() else { return Ok(()) };
+        let Some(core) = self.nodes[i].core.as_ref() else {
+            return Ok(());
+        };
         self.check.observe(core)?;
         let t = core.poll_timeout().map(|t| t.0.max(self.now));
         if t != self.nodes[i].timer_at {
@@ -358,30 +428,61 @@ impl Sim {
                 if let (Body::VoteResp { granted: true }, true) = (&msg.body, true) {
                     self.check.vote(msg.term, me, to)?;
                 }
-                let Some(&j) = self.by_id.get(&to) else { return Ok(()) };
-                self.net_send(i, j, Ev::Deliver { to: j, from: me, msg });
+                let Some(&j) = self.by_id.get(&to) else {
+                    return Ok(());
+                };
+                self.net_send(
+                    i,
+                    j,
+                    Ev::Deliver {
+                        to: j,
+                        from: me,
+                        msg,
+                    },
+                );
             }
             Output::Persist { id, op } => {
                 if let Some(core) = self.nodes[i].core.as_ref() {
                     self.check.persist(core, &op)?;
                 }
                 let last = self.nodes[i].pending.back().map(|p| p.2).unwrap_or(0);
-                let lat = if self.rng.gen_bool(0.05) { self.rng.gen_range(5..40) } else { self.rng.gen_range(1..5) };
+                let lat = if self.rng.gen_bool(0.05) {
+                    self.rng.gen_range(5..40)
+                } else {
+                    self.rng.gen_range(1..5)
+                };
                 let at = last.max(self.now + lat);
                 self.nodes[i].pending.push_back((id, op, at));
                 let inc = self.nodes[i].inc;
                 self.push(at - self.now, Ev::Disk { node: i, inc });
             }
             Output::Apply(a) => {
-                self.log(|| format!("{me} apply #{} {}/{} {}#{}", a.index, a.room, a.seq, a.client, a.counter));
+                self.log(|| {
+                    format!(
+                        "{me} apply #{} {}/{} {}#{}",
+                        a.index, a.room, a.seq, a.client, a.counter
+                    )
+                });
                 self.check.apply(me, &a)?;
             }
-            Output::Reply { client, counter, result } => {
+            Output::Reply {
+                client,
+                counter,
+                result,
+            } => {
                 let c = self.clients.iter().position(|c| c.id == client);
                 if let Some(c) = c {
                     if self.healing || !self.rng.gen_bool(self.p.drop) {
                         let d = self.rng.gen_range(1..10);
-                        self.push(d, Ev::Reply { client: c, from: i, counter, result });
+                        self.push(
+                            d,
+                            Ev::Reply {
+                                client: c,
+                                from: i,
+                                counter,
+                                result,
+                            },
+                        );
                     }
                 }
             }
@@ -391,10 +492,17 @@ impl Sim {
                 }
                 self.log(|| format!("{me} term {term} leader {leader:?}"));
             }
-            Output::MembershipChanged(m) => {
-                self.log(|| format!("{me} config voters {} old {} learners {}", ids(&m.voters), ids(&m.outgoing), ids(&m.learners)))
+            Output::MembershipChanged(m) => self.log(|| {
+                format!(
+                    "{me} config voters {} old {} learners {}",
+                    ids(&m.voters),
+                    ids(&m.outgoing),
+                    ids(&m.learners)
+                )
+            }),
+            Output::SnapshotInstalled { index, .. } => {
+                self.log(|| format!("{me} installed snapshot {index}"))
             }
-            Output::SnapshotInstalled { index, .. } => self.log(|| format!("{me} installed snapshot {index}")),
         }
         Ok(())
     }
@@ -406,7 +514,11 @@ impl Sim {
         if !self.healing && self.rng.gen_bool(self.p.drop) {
             return;
         }
-        let copies = if !self.healing && self.rng.gen_bool(self.p.dup) { 2 } else { 1 };
+        let copies = if !self.healing && self.rng.gen_bool(self.p.dup) {
+            2
+        } else {
+            1
+        };
         let mut ev = Some(ev);
         for k in 0..copies {
             let d = if !self.healing && self.rng.gen_bool(self.p.slow) {
@@ -418,10 +530,22 @@ impl Sim {
                 ev.take()
             } else {
                 ev.as_ref().map(|e| match e {
-                    Ev::Deliver { to, from, msg } => Ev::Deliver { to: *to, from: *from, msg: msg.clone() },
-                    Ev::Submit { node, client, counter, lowest } => {
-                        Ev::Submit { node: *node, client: *client, counter: *counter, lowest: *lowest }
-                    }
+                    Ev::Deliver { to, from, msg } => Ev::Deliver {
+                        to: *to,
+                        from: *from,
+                        msg: msg.clone(),
+                    },
+                    Ev::Submit {
+                        node,
+                        client,
+                        counter,
+                        lowest,
+                    } => Ev::Submit {
+                        node: *node,
+                        client: *client,
+                        counter: *counter,
+                        lowest: *lowest,
+                    },
                     _ => Ev::Fault,
                 })
             };
@@ -436,13 +560,16 @@ impl Sim {
         if let Some(e) = self.init_err.take() {
             return Err(e);
         }
-        let Some(Reverse(q)) = self.queue.pop() else { return Ok(false) };
+        let Some(Reverse(q)) = self.queue.pop() else {
+            return Ok(false);
+        };
         self.now = q.at;
         self.stats.sim_ms = self.now;
         let target = match &q.ev {
-            Ev::Deliver { to, .. } | Ev::Submit { node: to, .. } | Ev::Timer { node: to, .. } | Ev::Disk { node: to, .. } => {
-                Some(*to)
-            }
+            Ev::Deliver { to, .. }
+            | Ev::Submit { node: to, .. }
+            | Ev::Timer { node: to, .. }
+            | Ev::Disk { node: to, .. } => Some(*to),
             _ => None,
         };
         if let Some(t) = target {
@@ -476,8 +603,14 @@ impl Sim {
             Ev::Disk { node, inc } => {
                 if inc == self.nodes[node].inc {
                     let mut last = None;
-                    while self.nodes[node].pending.front().is_some_and(|p| p.2 <= self.now) {
-                        let Some((id, op, _)) = self.nodes[node].pending.pop_front() else { break };
+                    while self.nodes[node]
+                        .pending
+                        .front()
+                        .is_some_and(|p| p.2 <= self.now)
+                    {
+                        let Some((id, op, _)) = self.nodes[node].pending.pop_front() else {
+                            break;
+                        };
                         self.nodes[node].disk.apply(&op);
                         if let PersistOp::HardState(h) = op {
                             let nid = self.nodes[node].id;
@@ -490,14 +623,35 @@ impl Sim {
                     }
                 }
             }
-            Ev::Submit { node, client, counter, lowest } => {
+            Ev::Submit {
+                node,
+                client,
+                counter,
+                lowest,
+            } => {
                 let c = &self.clients[client];
-                let Some(room) = c.pending.get(&counter).cloned() else { return Ok(true) };
+                let Some(room) = c.pending.get(&counter).cloned() else {
+                    return Ok(true);
+                };
                 let cid = c.id;
                 let body = body_of(cid, counter);
-                self.input(node, Input::Submit { client: cid, counter, lowest_unacked: lowest, room, body })?;
+                self.input(
+                    node,
+                    Input::Submit {
+                        client: cid,
+                        counter,
+                        lowest_unacked: lowest,
+                        room,
+                        body,
+                    },
+                )?;
             }
-            Ev::Reply { client, from, counter, result } => self.on_reply(client, from, counter, result)?,
+            Ev::Reply {
+                client,
+                from,
+                counter,
+                result,
+            } => self.on_reply(client, from, counter, result)?,
             Ev::ClientTick { client } => self.client_tick(client),
             Ev::Fault => {
                 if !self.healing {
@@ -507,7 +661,11 @@ impl Sim {
                 }
             }
             Ev::Restart { node, inc } => {
-                if !self.healing && self.nodes[node].inc == inc && self.nodes[node].core.is_none() && !self.nodes[node].dead {
+                if !self.healing
+                    && self.nodes[node].inc == inc
+                    && self.nodes[node].core.is_none()
+                    && !self.nodes[node].dead
+                {
                     self.boot(node)?;
                 }
             }
@@ -532,7 +690,13 @@ impl Sim {
         self.refresh_hints()
     }
 
-    fn on_reply(&mut self, client: usize, from: usize, counter: u64, result: SubmitResult) -> Result<(), String> {
+    fn on_reply(
+        &mut self,
+        client: usize,
+        from: usize,
+        counter: u64,
+        result: SubmitResult,
+    ) -> Result<(), String> {
         let cid = self.clients[client].id;
         match result {
             SubmitResult::Ok { room, seq } => {
@@ -548,7 +712,9 @@ impl Sim {
             SubmitResult::Busy => {}
             SubmitResult::Stale => {
                 if self.clients[client].pending.contains_key(&counter) {
-                    return Err(format!("{cid}#{counter} refused as stale while unacknowledged"));
+                    return Err(format!(
+                        "{cid}#{counter} refused as stale while unacknowledged"
+                    ));
                 }
             }
         }
@@ -562,10 +728,17 @@ impl Sim {
             self.clients[c].next += 1;
             let room = ROOMS[self.rng.gen_range(0..ROOMS.len())].to_string();
             let cid = self.clients[c].id;
-            self.check.sent.insert((cid, counter), (room.clone(), body_of(cid, counter)));
+            self.check
+                .sent
+                .insert((cid, counter), (room.clone(), body_of(cid, counter)));
             self.clients[c].pending.insert(counter, room);
         }
-        let lowest = self.clients[c].pending.keys().next().copied().unwrap_or(self.clients[c].next);
+        let lowest = self.clients[c]
+            .pending
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(self.clients[c].next);
         let counters: Vec<u64> = self.clients[c].pending.keys().copied().collect();
         for counter in counters {
             let target = match self.clients[c].guess {
@@ -575,7 +748,15 @@ impl Sim {
             // Clients reach servers over the same faulty network (never blocked by partitions).
             if self.healing || !self.rng.gen_bool(self.p.drop) {
                 let d = self.rng.gen_range(1..10);
-                self.push(d, Ev::Submit { node: target, client: c, counter, lowest });
+                self.push(
+                    d,
+                    Ev::Submit {
+                        node: target,
+                        client: c,
+                        counter,
+                        lowest,
+                    },
+                );
             }
         }
         let d = self.rng.gen_range(20..120);
@@ -583,7 +764,9 @@ impl Sim {
     }
 
     fn live_nodes(&self) -> Vec<usize> {
-        (0..self.nodes.len()).filter(|i| self.nodes[*i].core.is_some()).collect()
+        (0..self.nodes.len())
+            .filter(|i| self.nodes[*i].core.is_some())
+            .collect()
     }
 
     fn fault(&mut self) -> Result<(), String> {
@@ -606,15 +789,23 @@ impl Sim {
         match kind {
             0 => {
                 // Crash, restart later (sometimes after the removal timeout).
-                let Some(&i) = live.choose(&mut self.rng) else { return Ok(()) };
+                let Some(&i) = live.choose(&mut self.rng) else {
+                    return Ok(());
+                };
                 let long = self.rng.gen_bool(0.2);
-                let d = if long { self.rng.gen_range(3_000..9_000) } else { self.rng.gen_range(10..1_500) };
+                let d = if long {
+                    self.rng.gen_range(3_000..9_000)
+                } else {
+                    self.rng.gen_range(10..1_500)
+                };
                 self.crash(i);
                 let inc = self.nodes[i].inc;
                 self.push(d, Ev::Restart { node: i, inc });
             }
             1 => {
-                let Some(&i) = live.choose(&mut self.rng) else { return Ok(()) };
+                let Some(&i) = live.choose(&mut self.rng) else {
+                    return Ok(());
+                };
                 if !self.nodes[i].paused {
                     self.nodes[i].paused = true;
                     let id = self.nodes[i].id;
@@ -652,10 +843,16 @@ impl Sim {
                 self.log(|| "heal network".to_string());
             }
             5 => {
-                let formed = self.nodes.iter().any(|x| x.core.as_ref().is_some_and(|c| c.membership().is_some()));
+                let formed = self
+                    .nodes
+                    .iter()
+                    .any(|x| x.core.as_ref().is_some_and(|c| c.membership().is_some()));
                 if formed && self.nodes.iter().filter(|x| !x.dead).count() < 7 {
                     // Started with the cluster's address: it joins, never forms a cluster of its own.
-                    let cfg = Config { discovery_window_ms: u64::MAX, ..self.p.config.clone() };
+                    let cfg = Config {
+                        discovery_window_ms: u64::MAX,
+                        ..self.p.config.clone()
+                    };
                     let i = self.add_node(cfg);
                     let id = self.nodes[i].id;
                     self.log(|| format!("add server {id}"));
@@ -680,7 +877,9 @@ impl Sim {
         if let Some((_, PersistOp::Append { entries }, _)) = pending.front() {
             let keep = self.rng.gen_range(0..=entries.len());
             if keep > 0 {
-                let op = PersistOp::Append { entries: entries[..keep].to_vec() };
+                let op = PersistOp::Append {
+                    entries: entries[..keep].to_vec(),
+                };
                 self.nodes[i].disk.apply(&op);
             }
         }
@@ -713,7 +912,9 @@ impl Sim {
         if !ok {
             return Ok(());
         }
-        let Some(&i) = live.choose(&mut self.rng) else { return Ok(()) };
+        let Some(&i) = live.choose(&mut self.rng) else {
+            return Ok(());
+        };
         self.crash(i);
         self.nodes[i].dead = true;
         self.kills += 1;
@@ -741,21 +942,41 @@ impl Sim {
     /// caught up, nothing pending.
     pub fn settled(&self) -> Result<(), String> {
         let live = self.live_nodes();
-        let Some(&top) = live.iter().max_by_key(|i| self.nodes[**i].id) else { return Err("no server".into()) };
-        let Some(leader) = self.nodes[top].core.as_ref() else { return Err("no core".into()) };
+        let Some(&top) = live.iter().max_by_key(|i| self.nodes[**i].id) else {
+            return Err("no server".into());
+        };
+        let Some(leader) = self.nodes[top].core.as_ref() else {
+            return Err("no core".into());
+        };
         if leader.role() != Role::Leader {
-            return Err(format!("highest live server {} is {:?}", leader.id(), leader.role()));
+            return Err(format!(
+                "highest live server {} is {:?}",
+                leader.id(),
+                leader.role()
+            ));
         }
         for &i in &live {
-            let Some(c) = self.nodes[i].core.as_ref() else { continue };
+            let Some(c) = self.nodes[i].core.as_ref() else {
+                continue;
+            };
             if c.term() != leader.term() || c.leader() != Some(leader.id()) {
-                return Err(format!("{} follows {:?} in term {}", c.id(), c.leader(), c.term()));
+                return Err(format!(
+                    "{} follows {:?} in term {}",
+                    c.id(),
+                    c.leader(),
+                    c.term()
+                ));
             }
             if !c.voters().contains(&c.id()) {
                 return Err(format!("{} is not a voter", c.id()));
             }
             if c.applied_index() != leader.commit_index() {
-                return Err(format!("{} applied {} of {}", c.id(), c.applied_index(), leader.commit_index()));
+                return Err(format!(
+                    "{} applied {} of {}",
+                    c.id(),
+                    c.applied_index(),
+                    leader.commit_index()
+                ));
             }
         }
         for c in &self.clients {
@@ -786,6 +1007,9 @@ impl Sim {
             if self.now > healed + bound_ms {
                 let why = self.settled().err().unwrap_or_default();
                 return Err(format!("not live {bound_ms} ms after healing: {why}"));
+            }
+            if self.stats.events > 20 * self.p.events + 200_000 {
+                return Err("event storm after healing".into());
             }
             if !self.step()? {
                 return Err("event queue ran dry".into());
@@ -834,7 +1058,10 @@ impl Sim {
 }
 
 fn ids(s: &BTreeSet<NodeId>) -> String {
-    s.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",")
+    s.iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn body_of(c: ClientId, counter: u64) -> Vec<u8> {
@@ -843,8 +1070,17 @@ fn body_of(c: ClientId, counter: u64) -> Vec<u8> {
 
 fn short(b: &Body) -> String {
     match b {
-        Body::Append { prev, entries, commit } => {
-            format!("Append prev {}/{} n={} commit {commit}", prev.index, prev.term, entries.len())
+        Body::Append {
+            prev,
+            entries,
+            commit,
+        } => {
+            format!(
+                "Append prev {}/{} n={} commit {commit}",
+                prev.index,
+                prev.term,
+                entries.len()
+            )
         }
         Body::InstallSnapshot { snapshot } => format!("Snapshot {:?}", snapshot.last),
         other => format!("{other:?}"),
@@ -852,15 +1088,27 @@ fn short(b: &Body) -> String {
 }
 
 /// Runs seed `seed` with `events` chaos events; the error carries the violation.
-pub fn run_seed(seed: u64, events: u64, bugs: Bugs, trace: bool) -> Result<Stats, String> {
+/// As [`run_seed`]; `harsh` selects [`Params::harsh`].
+pub fn run_seed_with(
+    seed: u64,
+    events: u64,
+    bugs: Bugs,
+    trace: bool,
+    harsh: bool,
+) -> Result<Stats, String> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let p = Params::draw(&mut rng, events);
+    let p = if harsh {
+        Params::harsh(&mut rng, events)
+    } else {
+        Params::draw(&mut rng, events)
+    };
     if trace {
         println!("seed {seed}: {p:?}");
     }
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut sim = Sim::new(seed, p, bugs, trace);
-        sim.run(60_000).map_err(|e| format!("{e} (at {} ms, event {})", sim.now, sim.stats.events))
+        sim.run(60_000)
+            .map_err(|e| format!("{e} (at {} ms, event {})", sim.now, sim.stats.events))
     }));
     match result {
         Ok(r) => r,
