@@ -237,6 +237,7 @@ mod tests {
             rooms: vec!["lobby".into()],
             n: 0,
             incarnation,
+            cluster: None,
         }
     }
 
