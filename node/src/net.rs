@@ -39,6 +39,7 @@ pub struct Behaviour {
 pub fn gossipsub_config() -> Result<gossipsub::Config> {
     gossipsub::ConfigBuilder::default()
         .heartbeat_interval(Duration::from_millis(200))
+        .heartbeat_initial_delay(Duration::from_millis(200))
         .mesh_n_low(1)
         .mesh_n(4)
         .mesh_n_high(8)

@@ -44,6 +44,8 @@ struct Peer {
     /// Whether we have reported it as joined (and not since as left).
     alive: bool,
     incarnation: u64,
+    /// Counter of the newest announcement of this incarnation.
+    last_n: Option<u64>,
 }
 
 /// The presence table of one node.
@@ -84,7 +86,12 @@ impl Presence {
             last_heard: None,
             alive: false,
             incarnation: a.incarnation,
+            last_n: None,
         });
+        if peer.incarnation == a.incarnation && peer.last_n.is_some_and(|n| a.n <= n) {
+            return changes; // an old heartbeat, re-sent late by gossip
+        }
+        peer.last_n = Some(a.n);
         if peer.alive && peer.incarnation != a.incarnation {
             // Restarted faster than we noticed: report the crash and the return.
             changes.push(Change::Left(info(from, peer)));
@@ -229,13 +236,15 @@ mod tests {
     use super::*;
 
     fn announce(role: Role, links: &[PeerId], incarnation: u64) -> Announce {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(1);
         Announce {
             role,
             nick: None,
             addrs: vec![],
             links: links.iter().map(|l| l.to_base58()).collect(),
             rooms: vec!["lobby".into()],
-            n: 0,
+            n: N.fetch_add(1, Ordering::Relaxed),
             incarnation,
             cluster: None,
         }
@@ -310,6 +319,18 @@ mod tests {
             left(&p.disconnected(c, Some(me))),
             "our own view completes the reports"
         );
+    }
+
+    #[test]
+    fn a_late_old_heartbeat_does_not_revive() {
+        let t0 = Instant::now();
+        let (me, s) = (PeerId::random(), PeerId::random());
+        let mut p = Presence::new(me, Duration::from_secs(3));
+        let old = announce(Role::Server, &[], 1);
+        let new = announce(Role::Server, &[], 1);
+        p.announced(t0, s, &new);
+        assert!(p.announced(t0 + Duration::from_secs(2), s, &old).is_empty());
+        assert!(left(&p.tick(t0 + Duration::from_secs(3))), "old heartbeat ignored");
     }
 
     #[test]

@@ -286,13 +286,21 @@ pub fn topic_room(topic: &TopicHash) -> Option<&str> {
     topic.as_str().strip_prefix("chorus/room/1/")
 }
 
-/// The gossipsub message id: SHA-256 of topic and payload. Payloads are unique
-/// by construction (ids, counters), so two different messages with the same
-/// text never merge, while the same payload re-published by another node does.
+/// The gossipsub message id: SHA-256 of topic, payload and (on the presence
+/// topic) sender. Payloads are unique by construction (ids, counters), so two
+/// different messages with the same text never merge, while the same room
+/// payload re-published by another node does.
 pub fn message_id(msg: &gossipsub::Message) -> gossipsub::MessageId {
     let mut h = Sha256::new();
     h.update(msg.topic.as_str().as_bytes());
     h.update([0u8]);
+    // Presence payloads are unique per sender only (counters), so the sender is
+    // part of their id; room payloads are unique network-wide (room, seq).
+    if msg.topic.as_str() == PRESENCE_TOPIC {
+        if let Some(source) = &msg.source {
+            h.update(source.to_bytes());
+        }
+    }
     h.update(&msg.data);
     gossipsub::MessageId::from(h.finalize()[..20].to_vec())
 }

@@ -163,6 +163,7 @@ impl Net {
             history: Vec::new(),
             peer_id: String::new(),
             addrs: Vec::new(),
+            reported: false,
         };
         node.launch();
         node
@@ -258,6 +259,8 @@ pub struct Node {
     pub peer_id: String,
     /// Its listen addresses (from `ready`), each ending in `/p2p/<peer id>`.
     pub addrs: Vec<String>,
+    /// Whether a failure message already carried [`Node::report`].
+    reported: bool,
 }
 
 impl Node {
@@ -379,7 +382,17 @@ impl Node {
                 .rx
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             {
-                Ok(line) => self.take_line(line),
+                Ok(line) => {
+                    let stray = self.spec.json && !line.get("event").is_some_and(Value::is_string);
+                    self.take_line(line.clone());
+                    if stray {
+                        let report = self.report();
+                        panic!(
+                            "{}: stdout line is not a JSON event: {line}\n{report}",
+                            self.name()
+                        );
+                    }
+                }
                 Err(RecvTimeoutError::Timeout) => {
                     let report = self.report();
                     panic!("{}: no {what} within {timeout:?}\n{report}", self.name())
@@ -526,6 +539,7 @@ impl Node {
     /// The tail of its stderr and its output, for failure messages.
     pub fn report(&mut self) -> String {
         self.poll();
+        self.reported = true;
         let log = std::fs::read_to_string(&self.spec.log).unwrap_or_default();
         let log_lines: Vec<&str> = log.lines().collect();
         let log_tail = log_lines[log_lines.len().saturating_sub(40)..].join("\n");
@@ -546,7 +560,7 @@ impl Node {
 impl Drop for Node {
     fn drop(&mut self) {
         self.kill9();
-        if std::thread::panicking() {
+        if std::thread::panicking() && !self.reported {
             eprintln!("{}", self.report());
         }
     }
