@@ -501,13 +501,16 @@ impl Node {
                     self.presence.heard(Instant::now(), peer);
                 }
                 Err(e) => {
-                    let n = self.ping_failures.entry(peer).or_insert(0);
-                    *n += 1;
+                    let n = {
+                        let n = self.ping_failures.entry(peer).or_insert(0);
+                        *n += 1;
+                        *n
+                    };
                     debug!(%peer, "ping failure {n}: {e}");
-                    if *n == 1 && self.connected.get(&peer) == Some(&Some(Role::Server)) {
+                    if n == 1 && self.connected.get(&peer) == Some(&Some(Role::Server)) {
                         self.server_peer_down(peer); // a hint: the core decides
                     }
-                    if *n >= self.config.timing.ping_failures {
+                    if n >= self.config.timing.ping_failures {
                         warn!(%peer, "{n} ping failures: closing the connection");
                         self.ping_failures.remove(&peer);
                         let _ = self.swarm.disconnect_peer_id(peer);

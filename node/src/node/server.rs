@@ -55,7 +55,7 @@ pub(super) struct ServerPart {
     completions: mpsc::UnboundedReceiver<u64>,
     history: RoomHistory,
     /// Submissions waiting for the core's reply, by (client, counter).
-    waiting: HashMap<([u8; 32], u64), Vec<ReplyTo>>,
+    waiting: HashMap<(order::ClientId, u64), Vec<ReplyTo>>,
     /// Submissions we forwarded to the leader, by request id.
     forwarded: HashMap<OutboundRequestId, ResponseChannel<Response>>,
     /// Core messages in flight, by request id (for failure hints).
@@ -90,7 +90,10 @@ impl ServerPart {
     /// the storage thread.
     pub(super) fn open(config: &NodeConfig, me: PeerId, dir: &Path) -> Result<ServerPart> {
         let id = node_id(&me).context("the server identity must be an ed25519 key")?;
-        let (recovered, history_records, disk) = Disk::open(dir)?;
+        let (mut recovered, history_records, disk) = Disk::open(dir)?;
+        // Re-applying is idempotent (history appends ignore known seqs), so
+        // the core may re-apply everything it recovers.
+        recovered.applied = 0;
         let mut history = RoomHistory::new();
         for msg in history_records {
             history.append(msg);
@@ -214,6 +217,13 @@ impl Node {
                     result,
                 } => self.reply(client, counter, result),
                 order::Output::LeaderChanged { term, leader } => self.leader_changed(term, leader),
+                order::Output::SnapshotInstalled { index, rooms } => {
+                    info!(index, "installed a snapshot from the leader");
+                    self.backfill(rooms);
+                }
+                order::Output::MembershipChanged(m) => {
+                    info!("membership changed: {m:?}");
+                }
             }
         }
     }
@@ -275,8 +285,17 @@ impl Node {
                 let _ = s.disk.send(Job::History(msg.clone()));
             }
         }
-        if s.core.is_leader() {
+        if s.core.role() == order::Role::Leader {
             self.publish_committed(&msg);
+        }
+    }
+
+    /// After a snapshot install, the history before the snapshot's room heads
+    /// was never applied here: fetch it from other servers.
+    fn backfill(&mut self, rooms: std::collections::BTreeMap<String, u64>) {
+        // Not done yet: such a server serves history from the snapshot on.
+        for (room, head) in rooms {
+            warn!(%room, head, "history before the snapshot is not held here");
         }
     }
 
@@ -293,23 +312,28 @@ impl Node {
         }
     }
 
-    fn reply(&mut self, client: [u8; 32], counter: u64, result: order::ReplyResult) {
+    fn reply(&mut self, client: order::ClientId, counter: u64, result: order::SubmitResult) {
         let Some(s) = self.server.as_mut() else { return };
         let Some(waiters) = s.waiting.remove(&(client, counter)) else {
             return;
         };
         let hint = s.core.leader().as_ref().and_then(peer_id);
         let response = match result {
-            order::ReplyResult::Ok { room, seq } => Response::Submitted { room, seq },
-            order::ReplyResult::NotLeader { hint: h } => Response::Rejected {
+            order::SubmitResult::Ok { room, seq } => Response::Submitted { room, seq },
+            order::SubmitResult::NotLeader { hint: h } => Response::Rejected {
                 reason: "not the leader".into(),
                 leader: h.as_ref().and_then(peer_id).or(hint).map(|p| p.to_base58()),
                 retry: true,
             },
-            order::ReplyResult::Unavailable(reason) => Response::Rejected {
-                reason,
+            order::SubmitResult::Busy => Response::Rejected {
+                reason: "the leader is busy".into(),
                 leader: hint.map(|p| p.to_base58()),
                 retry: true,
+            },
+            order::SubmitResult::Stale => Response::Rejected {
+                reason: "already acknowledged".into(),
+                leader: None,
+                retry: false,
             },
         };
         for w in waiters {
@@ -399,7 +423,7 @@ impl Node {
         }
         let Some(s) = self.server.as_mut() else { return };
         let leader = s.core.leader();
-        let am_leader = s.core.is_leader();
+        let am_leader = s.core.role() == order::Role::Leader;
         if !am_leader {
             // Pass it on to the leader if we know one and reach it; the client
             // retries otherwise.
@@ -447,12 +471,13 @@ impl Node {
             nick: submit.nick,
             text: submit.text,
         };
+        let client = order::ClientId(submit.client);
         s.waiting
-            .entry((submit.client, submit.counter))
+            .entry((client, submit.counter))
             .or_default()
             .push(reply_to);
         self.core_input(order::Input::Submit {
-            client: submit.client,
+            client,
             counter: submit.counter,
             lowest_unacked: submit.lowest_unacked,
             room: submit.room,
@@ -499,7 +524,7 @@ impl Node {
                 .filter_map(peer_id)
                 .map(|p| p.to_base58())
                 .collect(),
-            quorum: core.has_quorum(),
+            quorum: core.has_quorum(s.now()),
             heads: s.history.heads(),
         })
     }
