@@ -24,6 +24,9 @@ pub type Banner = Option<String>;
 
 /// Runs a node until it stops. `exit_on_eof`: quit when stdin closes.
 pub async fn run(config: NodeConfig, mode: Mode, exit_on_eof: bool, banner: Banner) -> Result<()> {
+    if mode == Mode::Lines && config.role == chorus_node::Role::Client && crate::tui::wanted() {
+        return crate::tui::run(config, banner).await;
+    }
     let (handle, mut events, task) = chorus_node::start(config).await?;
     let input = handle.clone();
     let stdin_task = tokio::spawn(async move {

@@ -4,6 +4,7 @@ mod args;
 mod dirs;
 mod frontend;
 mod line;
+mod tui;
 mod up;
 
 use std::process::ExitCode;
@@ -12,18 +13,39 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use chorus_node::{wire, NodeConfig, Role};
 use clap::Parser;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 use args::{Cli, Cmd, NodeArgs};
 use frontend::Mode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // In the TUI, logs go to <data dir>/chorus.log, never onto the screen.
+    let tui_dir = match &cli.command {
+        Cmd::Client(a) if !a.node.json && tui::wanted() => Some(
+            a.node
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| dirs::client(&a.nick)),
+        ),
+        Cmd::Up(a) if !a.json && tui::wanted() => Some(a.data_dir.clone().unwrap_or_else(dirs::up)),
+        _ => None,
+    };
+    let ansi = tui_dir.is_none();
+    let writer = match tui_dir {
+        Some(dir) => match tui::log_file(&dir) {
+            Ok(file) => BoxMakeWriter::new(std::sync::Mutex::new(file)),
+            Err(_) => BoxMakeWriter::new(std::io::sink),
+        },
+        None => BoxMakeWriter::new(std::io::stderr),
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,libp2p_kad=error")),
         )
-        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_writer(writer)
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

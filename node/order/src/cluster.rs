@@ -24,7 +24,10 @@ impl Server {
                     return;
                 }
             }
-            None if now.since(self.start_time) >= self.cfg.discovery_window_ms && known.iter().all(|k| *k <= self.id) => {
+            None if !self.cluster_seen
+                && now.since(self.start_time) >= self.cfg.discovery_window_ms
+                && known.iter().all(|k| *k <= self.id) =>
+            {
                 let nonce = self.rng.gen();
                 self.form(now, ClusterId { founder: self.id, nonce }, [self.id].into_iter().collect());
                 return;
@@ -73,7 +76,7 @@ impl Server {
         let silent = m.all_members().into_iter().find(|id| {
             *id != self.id
                 && self.progress.get(id).is_some_and(|p| {
-                    let since = p.last_heard.unwrap_or(self.leader_since).max(self.leader_since);
+                    let since = p.last_heard.unwrap_or(p.added).max(p.added);
                     now.since(since) >= cfg.removal_timeout_ms
                 })
         });

@@ -18,7 +18,8 @@ pub struct Config {
     pub transfer_stable_ms: u64,
     /// A learner must have answered steadily this long (and be caught up) before promotion.
     pub promote_stable_ms: u64,
-    /// Without `bootstrap_expect`: how long a server with no state looks for a cluster before forming one alone.
+    /// Without `bootstrap_expect`: how long a server with no state looks for a cluster before forming one
+    /// alone. `u64::MAX` means "join only" (use it when the server was given a bootstrap address).
     pub discovery_window_ms: u64,
     /// Form a cluster of exactly this many servers once that many are known (as Consul's `-bootstrap-expect`).
     pub bootstrap_expect: Option<usize>,

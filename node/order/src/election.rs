@@ -210,7 +210,7 @@ impl Server {
     }
 
     /// Makes the leader's progress map match the configuration in force.
-    pub(crate) fn sync_progress(&mut self, _now: Instant) {
+    pub(crate) fn sync_progress(&mut self, now: Instant) {
         let members = self.log.membership().map(|m| m.all_members()).unwrap_or_default();
         self.progress.retain(|id, _| members.contains(id));
         let next = self.log.last_index() + 1;
@@ -218,7 +218,7 @@ impl Server {
             if m != self.id && !self.progress.contains_key(&m) {
                 self.progress.insert(
                     m,
-                    Progress { next, matched: 0, probe: true, last_heard: None, stable_since: None },
+                    Progress { next, matched: 0, probe: true, last_heard: None, stable_since: None, added: now },
                 );
             }
         }

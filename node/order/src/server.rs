@@ -47,6 +47,8 @@ pub(crate) struct Progress {
     pub last_heard: Option<Instant>,
     /// Start of the current run of steady answers.
     pub stable_since: Option<Instant>,
+    /// When this member got a progress entry (leader start or its addition).
+    pub added: Instant,
 }
 
 /// One Chorus ordering server (sans-IO).
@@ -97,6 +99,8 @@ pub struct Server {
     // Liveness and discovery hints.
     pub(crate) live: BTreeSet<NodeId>,
     pub(crate) discovered: BTreeSet<NodeId>,
+    /// Without a cluster: whether we heard from a member of one (then we join, never form alone).
+    pub(crate) cluster_seen: bool,
     pub(crate) outputs: VecDeque<Output>,
 }
 
@@ -160,6 +164,7 @@ impl Server {
             acked: 0,
             live: BTreeSet::new(),
             discovered: BTreeSet::new(),
+            cluster_seen: false,
             outputs: VecDeque::new(),
         };
         if s.term != hard.term {
@@ -282,6 +287,10 @@ impl Server {
     /// The snapshot point (index/term of the last compacted entry).
     pub fn log_base(&self) -> LogId {
         self.log.base()
+    }
+    /// Term of the entry at `index` if known (held, or the snapshot point).
+    pub fn term_at(&self, index: Index) -> Option<Term> {
+        self.log.term_at(index)
     }
     /// Entry at `index` if held.
     pub fn entry(&self, index: Index) -> Option<&Entry> {
@@ -421,9 +430,17 @@ impl Server {
         if from == self.id {
             return;
         }
+        if msg.cluster.is_some() && self.cluster().is_none() {
+            self.cluster_seen = true;
+        }
+        if let (Some(_), None, Body::Join) = (self.cluster(), msg.cluster, &msg.body) {
+            // Tell a server without a cluster that one exists here (so it joins, not forms).
+            self.send(from, Body::Join);
+        }
         match (self.cluster(), msg.cluster) {
             (Some(mine), Some(theirs)) if mine != theirs => return,
-            (Some(_), None) if !matches!(msg.body, Body::Join) => return,
+            // A server without a cluster only asks to join or answers our Appends.
+            (Some(_), None) if !matches!(msg.body, Body::Join | Body::AppendResp { .. }) => return,
             (None, _) if !matches!(msg.body, Body::Append { .. } | Body::InstallSnapshot { .. }) => return,
             _ => {}
         }

@@ -1,0 +1,1 @@
+//! End-to-end test of the terminal UI in tmux (being written).
