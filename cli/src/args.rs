@@ -18,7 +18,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
     /// Run a server: relays, orders and stores room messages.
-    Server(NodeArgs),
+    Server(ServerArgs),
     /// Run a client: chat in rooms.
     Client(ClientArgs),
     /// Ask a running node what it knows.
@@ -50,6 +50,17 @@ pub struct NodeArgs {
     pub exit_on_eof: bool,
 }
 
+/// Flags of `chorus server`.
+#[derive(Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// Form a new cluster only once this many servers are present (all become voters at once).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub bootstrap_expect: Option<u16>,
+    /// Flags shared with clients.
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
 /// Flags of `chorus client`.
 #[derive(Args, Debug, Clone)]
 pub struct ClientArgs {
@@ -59,6 +70,9 @@ pub struct ClientArgs {
     /// Room to join (repeatable; the last is the current room).
     #[arg(long, default_value = "lobby")]
     pub room: Vec<String>,
+    /// How many recent messages to show when joining a room.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub history: u32,
     /// Flags shared with servers.
     #[command(flatten)]
     pub node: NodeArgs,

@@ -90,6 +90,9 @@ pub fn print_event(mode: Mode, event: &Event) {
         Mode::Json => event.to_json_line(),
         Mode::Lines => line::render(event),
     };
+    if text.is_empty() {
+        return;
+    }
     let mut out = std::io::stdout().lock();
     // A closed stdout (reader gone) is not worth a panic.
     let _ = writeln!(out, "{text}");

@@ -73,6 +73,10 @@ pub fn render(event: &Event) -> String {
         Event::Message(m) => format!("[{}] {}: {}", m.room, m.nick, m.text),
         Event::Error { message } => format!("! {message}"),
         Event::Status(s) => render_status(s),
+        Event::Sent { .. } => String::new(),
+        Event::Leader { term, peer_id } => {
+            format!("* leader is now server {} (term {term})", short(peer_id))
+        }
     }
 }
 
@@ -134,6 +138,8 @@ mod tests {
             from: "p".into(),
             nick: "alice".into(),
             text: "hi".into(),
+            seq: Some(1),
+            history: false,
         });
         assert_eq!(render(&e), "[lobby] alice: hi");
     }

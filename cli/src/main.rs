@@ -82,8 +82,9 @@ fn mode(json: bool) -> Mode {
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Cmd::Server(args) => {
-            let config = node_config(Role::Server, &args, dirs::server());
-            frontend::run(config, mode(args.json), args.exit_on_eof, None).await
+            let mut config = node_config(Role::Server, &args.node, dirs::server());
+            config.bootstrap_expect = args.bootstrap_expect.map(usize::from);
+            frontend::run(config, mode(args.node.json), args.node.exit_on_eof, None).await
         }
         Cmd::Client(args) => {
             if let Err(e) = wire::validate_nick(&args.nick) {
@@ -97,6 +98,7 @@ async fn run(cli: Cli) -> Result<()> {
             let mut config = node_config(Role::Client, &args.node, dirs::client(&args.nick));
             config.nick = Some(args.nick.clone());
             config.rooms = args.room.clone();
+            config.history = args.history;
             frontend::run(config, mode(args.node.json), args.node.exit_on_eof, None).await
         }
         Cmd::Status(args) => {

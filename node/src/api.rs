@@ -32,6 +32,22 @@ pub enum Event {
     },
     /// The answer to `{"cmd":"status"}`.
     Status(Status),
+    /// A message this client sent is committed at `seq` of `room`.
+    Sent {
+        /// The id its `message` event carries.
+        id: String,
+        /// The room.
+        room: String,
+        /// Its position in the room.
+        seq: u64,
+    },
+    /// The node learned of a new leader (or a new term).
+    Leader {
+        /// The term.
+        term: u64,
+        /// The leader's peer id.
+        peer_id: String,
+    },
 }
 
 /// A peer in presence events and in `status`.
@@ -59,6 +75,13 @@ pub struct ChatMessage {
     pub nick: String,
     /// The text.
     pub text: String,
+    /// Position in the room, from 1, without gaps (absent only for messages
+    /// that were never ordered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// `true` for messages delivered as history (on joining, or on request).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub history: bool,
 }
 
 /// What a node knows: the `status` event, and the answer `chorus status` prints.
@@ -83,6 +106,24 @@ pub struct Status {
     /// Peers this node has a direct connection to.
     #[serde(default)]
     pub connected: Vec<String>,
+    /// The current leader, as far as this node knows.
+    #[serde(default)]
+    pub leader: Option<String>,
+    /// The current term, as far as this node knows.
+    #[serde(default)]
+    pub term: u64,
+    /// Index of the last committed log entry (servers: their own; clients: as announced).
+    #[serde(default)]
+    pub commit_index: u64,
+    /// The voting servers.
+    #[serde(default)]
+    pub voters: Vec<String>,
+    /// Messages of this client waiting for acknowledgement (0 for servers).
+    #[serde(default)]
+    pub pending: usize,
+    /// Whether the cluster has a quorum (as far as this node can tell).
+    #[serde(default)]
+    pub quorum: bool,
 }
 
 /// A command from the user or program (one line of `--json` input).
@@ -112,6 +153,15 @@ pub enum Command {
     },
     /// Report a `status` event.
     Status,
+    /// Fetch older messages of `room` (seq below `before`, or the newest).
+    History {
+        /// The room.
+        room: String,
+        /// Exclusive upper bound of seq; `None`: the newest messages.
+        before: Option<u64>,
+        /// How many (default 50).
+        limit: Option<u32>,
+    },
     /// Stop the node.
     Quit,
 }
@@ -127,10 +177,17 @@ enum JsonCommand {
     Nick { nick: String },
     Status {},
     Quit {},
+    History {
+        room: String,
+        before: Option<u64>,
+        limit: Option<u32>,
+    },
 }
 
 /// Names of the commands, for error messages and completion.
-pub const COMMAND_NAMES: &[&str] = &["send", "join", "leave", "nick", "status", "quit"];
+pub const COMMAND_NAMES: &[&str] = &[
+    "send", "join", "leave", "nick", "status", "history", "quit",
+];
 
 /// Parses one input line. `Ok(None)` for a blank line; a line not starting with
 /// `{` is text for the current room; a JSON line must be a known command.
@@ -167,6 +224,15 @@ pub fn parse_line(line: &str) -> Result<Option<Command>, String> {
         JsonCommand::Nick { nick } => Command::Nick { nick },
         JsonCommand::Status {} => Command::Status,
         JsonCommand::Quit {} => Command::Quit,
+        JsonCommand::History {
+            room,
+            before,
+            limit,
+        } => Command::History {
+            room,
+            before,
+            limit,
+        },
     }))
 }
 

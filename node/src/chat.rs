@@ -126,6 +126,12 @@ impl Session {
         }
     }
 
+    /// Starts watching `room`: live messages are kept until [`follow`](Self::follow)
+    /// says where delivery starts.
+    pub fn watch(&mut self, room: &str) {
+        self.rooms.entry(room.to_string()).or_default();
+    }
+
     /// Starts following `room` from seq `next` (history loaded up to `next - 1`).
     pub fn follow(&mut self, room: &str, next: u64) -> Vec<Committed> {
         let view = self.rooms.entry(room.to_string()).or_default();
@@ -153,11 +159,16 @@ impl Session {
             return Vec::new();
         };
         view.head = view.head.max(msg.seq);
-        if view.next == 0 || msg.seq < view.next {
-            return Vec::new(); // position unknown yet, or already delivered
+        if msg.seq < view.next {
+            return Vec::new(); // already delivered
         }
+        // With the position still unknown (history not loaded yet) the message
+        // is kept until `follow` says where delivery starts.
         if view.ahead.len() < MAX_AHEAD || msg.seq == view.next {
             view.ahead.insert(msg.seq, msg);
+        }
+        if view.next == 0 {
+            return Vec::new();
         }
         let out = self.drain(&room);
         self.note_gap(now, &room);
@@ -279,6 +290,17 @@ mod tests {
         assert_eq!(seqs(&s.committed(t, msg("r", 1))), vec![1, 2, 3]);
         assert!(s.committed(t, msg("r", 2)).is_empty(), "no duplicates");
         assert!(s.committed(t, msg("other", 1)).is_empty(), "not followed");
+    }
+
+    #[test]
+    fn live_messages_before_history_are_kept() {
+        let t = Instant::now();
+        let mut s = Session::new();
+        s.watch("r");
+        assert!(s.committed(t, msg("r", 11)).is_empty());
+        assert!(s.committed(t, msg("r", 9)).is_empty());
+        // History covered 1..=10: 9 is dropped, 11 delivered.
+        assert_eq!(seqs(&s.follow("r", 11)), vec![11]);
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub struct NodeConfig {
     pub nick: Option<String>,
     /// Rooms to join at start; the last one is the current room.
     pub rooms: Vec<String>,
+    /// How many recent messages a client loads when it joins a room.
+    pub history: u32,
+    /// Servers: form a new cluster only once this many servers are present.
+    pub bootstrap_expect: Option<usize>,
     /// Timings of heartbeats and failure detection.
     pub timing: Timing,
 }
@@ -78,6 +82,8 @@ impl NodeConfig {
             mdns: true,
             nick: None,
             rooms: Vec::new(),
+            history: 50,
+            bootstrap_expect: None,
             timing: Timing::default(),
         }
     }

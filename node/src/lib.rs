@@ -12,6 +12,7 @@
 pub mod api;
 pub mod chat;
 pub mod config;
+pub mod history;
 pub mod identity;
 pub mod net;
 pub mod node;

@@ -246,6 +246,7 @@ mod tests {
             rooms: vec!["lobby".into()],
             n: N.fetch_add(1, Ordering::Relaxed),
             incarnation,
+            cluster: None,
         }
     }
 

@@ -65,6 +65,7 @@ async fn query(addr: Multiaddr) -> Result<Status> {
                 return match response {
                     Response::Status(status) => Ok(status),
                     Response::Error(e) => Err(anyhow!("{addr} refused: {e}")),
+                    other => Err(anyhow!("{addr} answered out of turn: {other:?}")),
                 }
             }
             SwarmEvent::Behaviour(request_response::Event::OutboundFailure { error, .. }) => {

@@ -95,6 +95,27 @@ pub struct Announce {
     pub n: u64,
     /// Random per process start, so a restarted node is seen as a new incarnation.
     pub incarnation: u64,
+    /// Servers: what they know of the cluster (absent for clients).
+    #[serde(default)]
+    pub cluster: Option<ClusterView>,
+}
+
+/// A server's view of the ordered log, announced with its heartbeat so that
+/// clients learn the leader and notice messages they missed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterView {
+    /// The current term.
+    pub term: u64,
+    /// The leader of that term, if known.
+    pub leader: Option<String>,
+    /// Index of the last committed log entry.
+    pub commit_index: u64,
+    /// The voting servers.
+    pub voters: Vec<String>,
+    /// Whether this server is in touch with a quorum.
+    pub quorum: bool,
+    /// Each room's last applied seq on this server.
+    pub heads: Vec<(String, u64)>,
 }
 
 /// Everything published on the presence topic.
@@ -144,11 +165,78 @@ pub struct Committed {
     pub text: String,
 }
 
+/// A client's message for the sequencer. Retries reuse `client` and `counter`,
+/// so the log holds it exactly once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Submit {
+    /// The client session: SHA-256 of the client's peer id and a per-process random number.
+    pub client: [u8; 32],
+    /// Counts the session's messages from 1.
+    pub counter: u64,
+    /// The session's lowest counter not yet acknowledged: servers may forget
+    /// the results of lower ones.
+    pub lowest_unacked: u64,
+    /// The room.
+    pub room: String,
+    /// The message id shown to users (`<session>-<counter>`).
+    pub id: String,
+    /// The author's nick.
+    pub nick: String,
+    /// The text.
+    pub text: String,
+}
+
+/// Which committed messages of a room a history request wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HistoryRange {
+    /// The last `limit` messages.
+    Last {
+        /// How many.
+        limit: u32,
+    },
+    /// Up to `limit` messages with seq below `seq`, the newest of them.
+    Before {
+        /// Exclusive upper bound.
+        seq: u64,
+        /// How many.
+        limit: u32,
+    },
+    /// Up to `limit` messages from `seq` on.
+    From {
+        /// First seq.
+        seq: u64,
+        /// How many.
+        limit: u32,
+    },
+}
+
+/// Most messages one history request returns.
+pub const MAX_HISTORY_LIMIT: u32 = 1000;
+
 /// Requests of the Chorus request-response protocol.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Request {
     /// "Tell me what you know" (used by `chorus status`).
     Status,
+    /// A client submits a message (to any server).
+    Submit(Submit),
+    /// A server passes a client's submission on to the leader; `author` is the
+    /// client's peer id as authenticated by the forwarding server.
+    Forward {
+        /// The client's peer id.
+        author: String,
+        /// The submission.
+        submit: Submit,
+    },
+    /// Committed messages of a room.
+    History {
+        /// The room.
+        room: String,
+        /// Which ones.
+        range: HistoryRange,
+    },
+    /// A message of the ordering protocol between servers (CBOR of `chorus_order::Message`).
+    Order(Vec<u8>),
 }
 
 /// Responses of the Chorus request-response protocol.
@@ -156,6 +244,34 @@ pub enum Request {
 pub enum Response {
     /// The node's status, as its `status` JSON event would print it.
     Status(crate::api::Status),
+    /// The submission is committed at `seq` of `room`.
+    Submitted {
+        /// The room.
+        room: String,
+        /// Its position.
+        seq: u64,
+    },
+    /// The submission was not taken now; `retry` says whether trying again
+    /// (after a backoff, perhaps at `leader`) can succeed.
+    Rejected {
+        /// Why, for people.
+        reason: String,
+        /// The leader, if known.
+        leader: Option<String>,
+        /// Whether a retry can succeed.
+        retry: bool,
+    },
+    /// Committed messages of a room, in seq order.
+    History {
+        /// The room.
+        room: String,
+        /// The room's last seq on the answering server.
+        head: u64,
+        /// The messages.
+        messages: Vec<Committed>,
+    },
+    /// Received (ordering protocol messages need no other answer).
+    Ack,
     /// The request was refused.
     Error(String),
 }
@@ -277,6 +393,7 @@ mod tests {
             rooms: vec!["lobby".into()],
             n: 7,
             incarnation: 9,
+            cluster: None,
         });
         let bytes = encode(&msg);
         assert_eq!(decode::<PresenceMsg>(&bytes), Ok(msg));

@@ -8,6 +8,7 @@
 //! - [`atomic`]: write-to-temp, fsync, rename, fsync-dir replacement of a file.
 
 pub mod atomic;
+pub mod disk;
 pub mod frame;
 pub mod record_log;
 

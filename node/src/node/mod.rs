@@ -19,15 +19,21 @@ use rand::Rng;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use crate::api::{ChatMessage, Command, Event, Status};
+mod client;
+mod server;
+
+use client::ClientPart;
+use server::ServerPart;
+
+use crate::api::{Command, Event, Status};
 use crate::config::{NodeConfig, CLIENT_SERVER_LINKS};
 use crate::identity::DataDir;
 use crate::net::{build_swarm, Behaviour, BehaviourEvent};
 use crate::presence::{Change, Presence};
-use crate::wire::{self, Announce, PresenceMsg, Request, Response, Role, RoomPost};
+use crate::wire::{self, Announce, Committed, PresenceMsg, Request, Response, Role};
 
-/// How long an unpublished room post is retried (no subscribed peer yet).
-const PUBLISH_RETRY_FOR: Duration = Duration::from_secs(10);
+/// How often a client's session resends and fetches gaps.
+const CLIENT_TICK: Duration = Duration::from_millis(100);
 
 /// A handle to a running node: send it commands.
 #[derive(Clone, Debug)]
@@ -85,6 +91,11 @@ pub async fn start(
         .subscribe(&gossipsub::IdentTopic::new(wire::PRESENCE_TOPIC))
         .map_err(|e| anyhow::anyhow!("cannot subscribe to presence: {e}"))?;
 
+    let session: u64 = rand::thread_rng().gen();
+    let server = match config.role {
+        Role::Server => Some(ServerPart::open(&config, me, data_dir.path())?),
+        Role::Client => None,
+    };
     let (cmd_tx, cmd_rx) = mpsc::channel(256);
     let (event_tx, event_rx) = mpsc::channel(4096);
     let mut node = Node {
@@ -99,17 +110,19 @@ pub async fn start(
         ready: false,
         connected: BTreeMap::new(),
         ping_failures: BTreeMap::new(),
-        session: rand::thread_rng().gen(),
-        counter: 0,
+        session,
         announce_n: 0,
-        unpublished: VecDeque::new(),
+        client: (config.role == Role::Client)
+            .then(|| ClientPart::new(me, session, config.history)),
+        server: None,
         outbox: VecDeque::new(),
         config,
         swarm,
         _data_dir: data_dir,
     };
+    node.server = server;
     for room in node.config.rooms.clone() {
-        node.join(&room);
+        node.client_join(&room);
     }
     node.dial_bootstrap();
     let task = tokio::spawn(node.run(cmd_rx, event_tx));
@@ -121,12 +134,6 @@ pub async fn start(
         event_rx,
         task,
     ))
-}
-
-/// A room post waiting for a subscribed peer.
-struct Unpublished {
-    post: RoomPost,
-    since: Instant,
 }
 
 /// The state of a running node.
@@ -146,11 +153,13 @@ struct Node {
     /// Directly connected peers and their role once identify told us.
     connected: BTreeMap<PeerId, Option<Role>>,
     ping_failures: BTreeMap<PeerId, u32>,
-    /// Random per process start: the client session in message ids.
+    /// Random per process start: the incarnation in presence, the client session.
     session: u64,
-    counter: u64,
     announce_n: u64,
-    unpublished: VecDeque<Unpublished>,
+    /// The client role's state (clients only).
+    client: Option<ClientPart>,
+    /// The server role's state: the ordering core and its storage (servers only).
+    server: Option<ServerPart>,
     /// Events waiting to be handed to the front end.
     outbox: VecDeque<Event>,
     _data_dir: DataDir,
@@ -161,8 +170,9 @@ impl Node {
         let timing = self.config.timing.clone();
         let mut presence_tick = tokio::time::interval(timing.presence_interval);
         let mut maintain_tick = tokio::time::interval(timing.maintain_interval);
-        let mut retry_tick = tokio::time::interval(Duration::from_millis(200));
+        let mut client_tick = tokio::time::interval(CLIENT_TICK);
         loop {
+            let deadline = self.server_deadline();
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 cmd = commands.recv() => match cmd {
@@ -171,7 +181,9 @@ impl Node {
                 },
                 _ = presence_tick.tick() => self.on_presence_tick(),
                 _ = maintain_tick.tick() => self.maintain_links(),
-                _ = retry_tick.tick(), if !self.unpublished.is_empty() => self.retry_unpublished(),
+                _ = client_tick.tick(), if self.client.is_some() => self.client_tick(),
+                _ = tokio::time::sleep_until(deadline) => self.server_timeout(),
+                done = server::next_completion(&mut self.server) => self.server_persisted(done),
             }
             while let Some(event) = self.outbox.pop_front() {
                 if events.send(event).await.is_err() {
@@ -221,9 +233,14 @@ impl Node {
             _ if self.role == Role::Server => {
                 self.error("servers do not chat: this command is for clients")
             }
-            Command::Send { room, text } => self.send_text(room, text),
-            Command::Join { room } => self.join(&room),
-            Command::Leave { room } => self.leave(&room),
+            Command::Send { room, text } => self.client_send(room, text),
+            Command::Join { room } => self.client_join(&room),
+            Command::Leave { room } => self.client_leave(&room),
+            Command::History {
+                room,
+                before,
+                limit,
+            } => self.client_history(room, before, limit),
             Command::Nick { nick } => match wire::validate_nick(&nick) {
                 Ok(()) => {
                     self.nick = Some(nick);
@@ -231,90 +248,6 @@ impl Node {
                 }
                 Err(e) => self.error(e),
             },
-        }
-    }
-
-    fn join(&mut self, room: &str) {
-        if let Err(e) = wire::validate_room(room) {
-            return self.error(e);
-        }
-        if let Err(e) = self
-            .swarm
-            .behaviour_mut()
-            .gossipsub
-            .subscribe(&wire::room_topic(room))
-        {
-            return self.error(format!("cannot join {room}: {e}"));
-        }
-        self.rooms.insert(room.to_string());
-        self.current_room = Some(room.to_string());
-    }
-
-    fn leave(&mut self, room: &str) {
-        if !self.rooms.remove(room) {
-            return self.error(format!("not in room {room:?}"));
-        }
-        self.swarm
-            .behaviour_mut()
-            .gossipsub
-            .unsubscribe(&wire::room_topic(room));
-        if self.current_room.as_deref() == Some(room) {
-            self.current_room = self.rooms.iter().next_back().cloned();
-        }
-    }
-
-    fn send_text(&mut self, room: Option<String>, text: String) {
-        let Some(room) = room.or_else(|| self.current_room.clone()) else {
-            return self.error("not in any room: join one first");
-        };
-        if !self.rooms.contains(&room) {
-            return self.error(format!("not in room {room:?}: join it first"));
-        }
-        if let Err(e) = wire::validate_text(&text) {
-            return self.error(e);
-        }
-        self.counter += 1;
-        let post = RoomPost {
-            id: format!("{:016x}-{}", self.session, self.counter),
-            room,
-            nick: self.nick.clone().unwrap_or_else(|| "anonymous".into()),
-            text,
-        };
-        self.publish_post(post, Instant::now());
-    }
-
-    /// Publishes a post; with nobody subscribed yet it is queued and retried.
-    fn publish_post(&mut self, post: RoomPost, since: Instant) {
-        let topic = wire::room_topic(&post.room);
-        match self
-            .swarm
-            .behaviour_mut()
-            .gossipsub
-            .publish(topic, wire::encode(&post))
-        {
-            Ok(_) => {
-                let msg = ChatMessage {
-                    room: post.room,
-                    id: post.id,
-                    from: self.me.to_base58(),
-                    nick: post.nick,
-                    text: post.text,
-                };
-                self.emit(Event::Message(msg));
-            }
-            Err(gossipsub::PublishError::Duplicate) => {}
-            Err(e) if since.elapsed() < PUBLISH_RETRY_FOR => {
-                debug!("publish failed ({e}), will retry");
-                self.unpublished.push_back(Unpublished { post, since });
-            }
-            Err(e) => self.error(format!("message {} not sent: {e}", post.id)),
-        }
-    }
-
-    fn retry_unpublished(&mut self) {
-        let queued: Vec<_> = self.unpublished.drain(..).collect();
-        for u in queued {
-            self.publish_post(u.post, u.since);
         }
     }
 
@@ -347,6 +280,7 @@ impl Node {
             rooms: self.rooms.iter().cloned().collect(),
             n: self.announce_n,
             incarnation: self.session,
+            cluster: self.server_cluster_view(),
         });
         self.publish_presence(&msg);
     }
@@ -375,6 +309,9 @@ impl Node {
             servers.push(self.me.to_base58());
             servers.sort();
         }
+        let view = self
+            .server_cluster_view()
+            .or_else(|| self.client.as_ref().and_then(|c| c.cluster.clone()));
         Status {
             peer_id: self.me.to_base58(),
             role: self.role,
@@ -384,6 +321,12 @@ impl Node {
             rooms: self.rooms.iter().cloned().collect(),
             nick: self.nick.clone(),
             connected: self.connected.keys().map(|p| p.to_base58()).collect(),
+            leader: view.as_ref().and_then(|v| v.leader.clone()),
+            term: view.as_ref().map_or(0, |v| v.term),
+            commit_index: view.as_ref().map_or(0, |v| v.commit_index),
+            voters: view.as_ref().map_or_else(Vec::new, |v| v.voters.clone()),
+            pending: self.client_pending(),
+            quorum: view.as_ref().is_some_and(|v| v.quorum),
         }
     }
 
@@ -506,6 +449,9 @@ impl Node {
                 if num_established == 0 {
                     let role = self.connected.remove(&peer_id).flatten();
                     self.ping_failures.remove(&peer_id);
+                    if role == Some(Role::Server) {
+                        self.server_peer_down(peer_id);
+                    }
                     let reporter = (self.role == Role::Server && role.is_some()).then_some(self.me);
                     if reporter.is_some() {
                         self.announce_n += 1;
@@ -540,20 +486,31 @@ impl Node {
                     }
                     if self.role == Role::Server {
                         let _ = self.swarm.behaviour_mut().kad.bootstrap();
+                        self.server_discovered(peer_id);
                     }
                 }
                 self.presence.heard(Instant::now(), peer_id);
             }
             BehaviourEvent::Ping(ping::Event { peer, result, .. }) => match result {
                 Ok(_) => {
-                    self.ping_failures.remove(&peer);
+                    if self.ping_failures.remove(&peer).is_some()
+                        && self.connected.get(&peer) == Some(&Some(Role::Server))
+                    {
+                        self.server_discovered(peer); // back after failures
+                    }
                     self.presence.heard(Instant::now(), peer);
                 }
                 Err(e) => {
-                    let n = self.ping_failures.entry(peer).or_insert(0);
-                    *n += 1;
+                    let n = {
+                        let n = self.ping_failures.entry(peer).or_insert(0);
+                        *n += 1;
+                        *n
+                    };
                     debug!(%peer, "ping failure {n}: {e}");
-                    if *n >= self.config.timing.ping_failures {
+                    if n == 1 && self.connected.get(&peer) == Some(&Some(Role::Server)) {
+                        self.server_peer_down(peer); // a hint: the core decides
+                    }
+                    if n >= self.config.timing.ping_failures {
                         warn!(%peer, "{n} ping failures: closing the connection");
                         self.ping_failures.remove(&peer);
                         let _ = self.swarm.disconnect_peer_id(peer);
@@ -599,28 +556,71 @@ impl Node {
                     }
                 }
             }
-            BehaviourEvent::Rpc(request_response::Event::Message {
-                peer,
-                message:
+            BehaviourEvent::Rpc(request_response::Event::Message { peer, message, .. }) => {
+                match message {
                     request_response::Message::Request {
                         request, channel, ..
+                    } => match request {
+                        Request::Status => {
+                            let status = Response::Status(self.status());
+                            self.respond(peer, channel, status);
+                        }
+                        other if self.server.is_some() => {
+                            self.server_request(peer, other, channel)
+                        }
+                        _ => self.respond(
+                            peer,
+                            channel,
+                            Response::Error("not a server: ask a server".into()),
+                        ),
                     },
-                ..
-            }) => {
-                let response = match request {
-                    Request::Status => Response::Status(self.status()),
-                };
-                if self
-                    .swarm
-                    .behaviour_mut()
-                    .rpc
-                    .send_response(channel, response)
-                    .is_err()
-                {
-                    debug!(%peer, "status response not sent: connection gone");
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    } => {
+                        if self.client.is_some() {
+                            self.client_response(request_id, response);
+                        } else {
+                            self.server_response(peer, request_id, response);
+                        }
+                    }
                 }
             }
+            BehaviourEvent::Rpc(request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            }) => {
+                debug!(%peer, "request failed: {error}");
+                if self.client.is_some() {
+                    self.client_request_failed(request_id);
+                } else {
+                    self.server_request_failed(peer, request_id);
+                }
+            }
+            BehaviourEvent::Rpc(request_response::Event::InboundFailure { peer, error, .. }) => {
+                debug!(%peer, "inbound request failed: {error}");
+            }
             _ => {}
+        }
+    }
+
+    /// Answers a request; a closed connection is not an error worth more than a log line.
+    fn respond(
+        &mut self,
+        peer: PeerId,
+        channel: request_response::ResponseChannel<Response>,
+        response: Response,
+    ) {
+        if self
+            .swarm
+            .behaviour_mut()
+            .rpc
+            .send_response(channel, response)
+            .is_err()
+        {
+            debug!(%peer, "response not sent: connection gone");
         }
     }
 
@@ -639,7 +639,14 @@ impl Node {
                 }
             };
             let changes = match msg {
-                PresenceMsg::Announce(a) => self.presence.announced(Instant::now(), source, &a),
+                PresenceMsg::Announce(a) => {
+                    if let (Some(view), Role::Server) = (&a.cluster, a.role) {
+                        if self.client.is_some() {
+                            self.client_cluster_view(view.clone());
+                        }
+                    }
+                    self.presence.announced(Instant::now(), source, &a)
+                }
                 PresenceMsg::Gone { peer, .. } => match peer.parse::<PeerId>() {
                     Ok(peer) => self.presence.reported_gone(source, peer),
                     Err(_) => return Reject,
@@ -651,28 +658,26 @@ impl Node {
         let Some(room) = wire::topic_room(&message.topic) else {
             return Reject;
         };
-        let post = match wire::decode::<RoomPost>(&message.data) {
-            Ok(p) => p,
+        let msg = match wire::decode::<Committed>(&message.data) {
+            Ok(m) => m,
             Err(e) => {
                 warn!(%source, "bad room message: {e}");
                 return Reject;
             }
         };
-        if post.room != room
-            || wire::validate_text(&post.text).is_err()
-            || wire::validate_nick(&post.nick).is_err()
-        {
+        // Only servers publish committed messages.
+        let from_server = self.presence.role_of(&source) == Some(Role::Server)
+            || self.connected.get(&source) == Some(&Some(Role::Server));
+        if msg.room != room || msg.seq == 0 || wire::validate_text(&msg.text).is_err() {
             warn!(%source, "invalid room message refused");
             return Reject;
         }
-        if self.role == Role::Client && self.rooms.contains(room) {
-            self.emit(Event::Message(ChatMessage {
-                room: post.room,
-                id: post.id,
-                from: source.to_base58(),
-                nick: post.nick,
-                text: post.text,
-            }));
+        if !from_server {
+            warn!(%source, "room message from a non-server refused");
+            return Reject;
+        }
+        if self.client.is_some() && self.rooms.contains(room) {
+            self.client_committed(msg);
         }
         Accept
     }

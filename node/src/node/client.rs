@@ -1,0 +1,385 @@
+//! The client role: submits messages over request-response and retries them
+//! until acknowledged, delivers committed messages in `seq` order (gossip, gap
+//! fetches, history), and follows the cluster's leader and room heads.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
+
+use libp2p::{request_response::OutboundRequestId, PeerId};
+use rand::seq::IteratorRandom;
+use sha2::{Digest, Sha256};
+use tracing::debug;
+
+use super::Node;
+use crate::api::{ChatMessage, Event};
+use crate::chat::{Action, Pending, Session, FETCH_LIMIT};
+use crate::wire::{self, ClusterView, Committed, HistoryRange, Request, Response, Role, Submit};
+
+/// Why a history request was made.
+#[derive(Debug, Clone, PartialEq)]
+enum HistoryPurpose {
+    /// Joining a room: the last N messages, then live delivery.
+    Join,
+    /// The user paging back.
+    Page,
+    /// Filling a gap in live delivery.
+    Fill,
+}
+
+/// An outstanding request of this client.
+#[derive(Debug, Clone)]
+enum ClientRpc {
+    Submit(u64),
+    History(String, HistoryPurpose),
+}
+
+/// The client's part of a node's state.
+pub(super) struct ClientPart {
+    pub(super) session: Session,
+    /// SHA-256 of peer id and process session: the client id in the log.
+    client_id: [u8; 32],
+    /// `<16 hex digits>`: the prefix of this session's message ids.
+    id_prefix: String,
+    rpcs: HashMap<OutboundRequestId, ClientRpc>,
+    /// Rooms whose join history is still to be requested.
+    history_wanted: BTreeSet<String>,
+    /// How many messages of history to load on joining.
+    history_limit: u32,
+    /// The newest cluster view heard from a server, and from whom.
+    pub(super) cluster: Option<ClusterView>,
+}
+
+impl ClientPart {
+    /// A client part for peer `me` in process session `session`.
+    pub(super) fn new(me: PeerId, session: u64, history_limit: u32) -> Self {
+        let mut h = Sha256::new();
+        h.update(me.to_bytes());
+        h.update(session.to_le_bytes());
+        ClientPart {
+            session: Session::new(),
+            client_id: h.finalize().into(),
+            id_prefix: format!("{session:016x}"),
+            rpcs: HashMap::new(),
+            history_wanted: BTreeSet::new(),
+            history_limit,
+            cluster: None,
+        }
+    }
+}
+
+impl Node {
+    fn client(&mut self) -> Option<&mut ClientPart> {
+        self.client.as_mut()
+    }
+
+    /// A connected server to ask: the leader if we are connected to it, else any.
+    fn pick_server(&self) -> Option<PeerId> {
+        let leader = self
+            .client
+            .as_ref()
+            .and_then(|c| c.cluster.as_ref())
+            .and_then(|v| v.leader.as_ref())
+            .and_then(|l| l.parse::<PeerId>().ok());
+        if let Some(l) = leader {
+            if self.connected.get(&l) == Some(&Some(Role::Server)) {
+                return Some(l);
+            }
+        }
+        self.connected
+            .iter()
+            .filter(|(_, r)| **r == Some(Role::Server))
+            .map(|(p, _)| *p)
+            .choose(&mut rand::thread_rng())
+    }
+
+    fn client_request(&mut self, request: Request, purpose: ClientRpc) -> bool {
+        let Some(server) = self.pick_server() else {
+            return false;
+        };
+        let id = self.swarm.behaviour_mut().rpc.send_request(&server, request);
+        if let Some(c) = self.client() {
+            c.rpcs.insert(id, purpose);
+        }
+        true
+    }
+
+    /// `send`: queue the message and submit it.
+    pub(super) fn client_send(&mut self, room: Option<String>, text: String) {
+        let Some(room) = room.or_else(|| self.current_room.clone()) else {
+            return self.error("not in any room: join one first");
+        };
+        if !self.rooms.contains(&room) {
+            return self.error(format!("not in room {room:?}: join it first"));
+        }
+        if let Err(e) = wire::validate_text(&text) {
+            return self.error(e);
+        }
+        let Some(c) = self.client.as_mut() else { return };
+        let prefix = c.id_prefix.clone();
+        let pending = c.session.submit(Instant::now(), &prefix, &room, &text);
+        self.submit(pending);
+    }
+
+    fn submit(&mut self, p: Pending) {
+        let Some(c) = self.client.as_ref() else { return };
+        let submit = Submit {
+            client: c.client_id,
+            counter: p.counter,
+            lowest_unacked: c.session.lowest_unacked(),
+            room: p.room,
+            id: p.id,
+            nick: self.nick.clone().unwrap_or_else(|| "anonymous".into()),
+            text: p.text,
+        };
+        if !self.client_request(Request::Submit(submit), ClientRpc::Submit(p.counter)) {
+            debug!("no server connected: message {} waits", p.counter);
+        }
+    }
+
+    /// `join`: subscribe to the room and load its recent history.
+    pub(super) fn client_join(&mut self, room: &str) {
+        if let Err(e) = wire::validate_room(room) {
+            return self.error(e);
+        }
+        self.current_room = Some(room.to_string());
+        if !self.rooms.insert(room.to_string()) {
+            return; // already in it: just made current
+        }
+        if let Err(e) = self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(&wire::room_topic(room))
+        {
+            self.rooms.remove(room);
+            return self.error(format!("cannot join {room}: {e}"));
+        }
+        if let Some(c) = self.client() {
+            c.session.watch(room);
+            c.history_wanted.insert(room.to_string());
+        }
+        self.request_join_history();
+    }
+
+    fn request_join_history(&mut self) {
+        let Some(c) = self.client.as_ref() else { return };
+        let limit = c.history_limit;
+        for room in c.history_wanted.clone() {
+            let request = Request::History {
+                room: room.clone(),
+                range: HistoryRange::Last { limit },
+            };
+            if !self.client_request(request, ClientRpc::History(room.clone(), HistoryPurpose::Join)) {
+                return;
+            }
+            if let Some(c) = self.client() {
+                c.history_wanted.remove(&room);
+            }
+        }
+    }
+
+    /// `leave`.
+    pub(super) fn client_leave(&mut self, room: &str) {
+        if !self.rooms.remove(room) {
+            return self.error(format!("not in room {room:?}"));
+        }
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .unsubscribe(&wire::room_topic(room));
+        if let Some(c) = self.client() {
+            c.session.unfollow(room);
+            c.history_wanted.remove(room);
+        }
+        if self.current_room.as_deref() == Some(room) {
+            self.current_room = self.rooms.iter().next_back().cloned();
+        }
+    }
+
+    /// `history`: page back through a room.
+    pub(super) fn client_history(&mut self, room: String, before: Option<u64>, limit: Option<u32>) {
+        if let Err(e) = wire::validate_room(&room) {
+            return self.error(e);
+        }
+        let limit = limit.unwrap_or(50).clamp(1, wire::MAX_HISTORY_LIMIT);
+        let range = match before {
+            Some(seq) => HistoryRange::Before { seq, limit },
+            None => HistoryRange::Last { limit },
+        };
+        let request = Request::History {
+            room: room.clone(),
+            range,
+        };
+        if !self.client_request(request, ClientRpc::History(room, HistoryPurpose::Page)) {
+            self.error("no server connected: history is not available right now");
+        }
+    }
+
+    /// Periodic work: resend overdue submissions, fetch gaps, load history.
+    pub(super) fn client_tick(&mut self) {
+        let Some(c) = self.client() else { return };
+        let actions = c.session.tick(Instant::now());
+        for action in actions {
+            match action {
+                Action::Submit(p) => self.submit(p),
+                Action::Fetch { room, from, to } => {
+                    let limit = (to + 1 - from).min(u64::from(FETCH_LIMIT)) as u32;
+                    let request = Request::History {
+                        room: room.clone(),
+                        range: HistoryRange::From { seq: from, limit },
+                    };
+                    self.client_request(request, ClientRpc::History(room, HistoryPurpose::Fill));
+                }
+            }
+        }
+        self.request_join_history();
+    }
+
+    /// A committed message arrived on a room topic.
+    pub(super) fn client_committed(&mut self, msg: Committed) {
+        let Some(c) = self.client() else { return };
+        let delivered = c.session.committed(Instant::now(), msg);
+        for m in delivered {
+            self.deliver(m, false);
+        }
+    }
+
+    fn deliver(&mut self, m: Committed, history: bool) {
+        self.emit(Event::Message(ChatMessage {
+            room: m.room,
+            id: m.id,
+            from: m.from,
+            nick: m.nick,
+            text: m.text,
+            seq: Some(m.seq),
+            history,
+        }));
+    }
+
+    /// A server announced its view of the cluster.
+    pub(super) fn client_cluster_view(&mut self, view: ClusterView) {
+        let now = Instant::now();
+        let Some(c) = self.client.as_mut() else { return };
+        for (room, head) in &view.heads {
+            c.session.head(now, room, *head);
+        }
+        let newer = match &c.cluster {
+            None => true,
+            Some(old) => {
+                view.term > old.term
+                    || (view.term == old.term && old.leader.is_none() && view.leader.is_some())
+                    || (view.term == old.term && view.commit_index > old.commit_index)
+            }
+        };
+        if !newer {
+            return;
+        }
+        let old_leader = c.cluster.as_ref().map(|o| (o.term, o.leader.clone()));
+        let announce = view
+            .leader
+            .clone()
+            .filter(|l| old_leader != Some((view.term, Some(l.clone()))));
+        let term = view.term;
+        c.cluster = Some(view);
+        if let Some(peer_id) = announce {
+            self.emit(Event::Leader { term, peer_id });
+        }
+    }
+
+    /// A response to one of this client's requests.
+    pub(super) fn client_response(&mut self, id: OutboundRequestId, response: Response) {
+        let Some(c) = self.client.as_mut() else { return };
+        let Some(purpose) = c.rpcs.remove(&id) else {
+            return;
+        };
+        match (purpose, response) {
+            (ClientRpc::Submit(counter), Response::Submitted { room, seq }) => {
+                if let Some(p) = c.session.acknowledged(counter) {
+                    self.emit(Event::Sent { id: p.id, room, seq });
+                }
+            }
+            (ClientRpc::Submit(counter), Response::Rejected { reason, retry, .. }) => {
+                if retry {
+                    debug!("submission {counter} not taken yet: {reason}");
+                    c.session.retry_later(Instant::now(), counter);
+                } else if let Some(p) = c.session.acknowledged(counter) {
+                    self.error(format!("message {} refused: {reason}", p.id));
+                }
+            }
+            (
+                ClientRpc::History(room, purpose),
+                Response::History {
+                    room: r,
+                    head,
+                    messages,
+                },
+            ) if r == room => self.client_history_answer(room, purpose, head, messages),
+            (ClientRpc::History(room, HistoryPurpose::Join), other) => {
+                debug!("join history of {room} failed: {other:?}");
+                c.history_wanted.insert(room);
+            }
+            (ClientRpc::History(room, HistoryPurpose::Page), other) => {
+                self.error(format!("history of {room} not available: {other:?}"))
+            }
+            (purpose, other) => debug!("unexpected answer to {purpose:?}: {other:?}"),
+        }
+    }
+
+    fn client_history_answer(
+        &mut self,
+        room: String,
+        purpose: HistoryPurpose,
+        head: u64,
+        messages: Vec<Committed>,
+    ) {
+        let now = Instant::now();
+        let messages: Vec<Committed> = messages.into_iter().filter(|m| m.room == room).collect();
+        match purpose {
+            HistoryPurpose::Page => {
+                for m in messages {
+                    self.deliver(m, true);
+                }
+            }
+            HistoryPurpose::Fill => {
+                for m in messages {
+                    self.client_committed(m);
+                }
+            }
+            HistoryPurpose::Join => {
+                if !self.rooms.contains(&room) {
+                    return;
+                }
+                let next = messages.last().map(|m| m.seq + 1).unwrap_or(head + 1);
+                for m in messages {
+                    self.deliver(m, true);
+                }
+                let Some(c) = self.client() else { return };
+                let live = c.session.follow(&room, next);
+                c.session.head(now, &room, head);
+                for m in live {
+                    self.deliver(m, false);
+                }
+            }
+        }
+    }
+
+    /// A request of this client failed (timeout, connection closed).
+    pub(super) fn client_request_failed(&mut self, id: OutboundRequestId) {
+        let Some(c) = self.client() else { return };
+        match c.rpcs.remove(&id) {
+            // Submissions are retried by the session's timer; gaps likewise.
+            Some(ClientRpc::History(room, HistoryPurpose::Join)) => {
+                c.history_wanted.insert(room);
+            }
+            Some(ClientRpc::History(room, HistoryPurpose::Page)) => {
+                self.error(format!("history of {room}: the server did not answer"))
+            }
+            _ => {}
+        }
+    }
+
+    /// The client's numbers for `status`: (pending messages).
+    pub(super) fn client_pending(&self) -> usize {
+        self.client.as_ref().map_or(0, |c| c.session.pending())
+    }
+}

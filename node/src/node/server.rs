@@ -1,0 +1,531 @@
+//! The server role: drives the sans-IO ordering core with swarm events, timers
+//! and storage completions, carries out its outputs (messages to other servers,
+//! disk writes, committed entries, replies to clients), keeps the committed room
+//! history and publishes committed messages on their room topics.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use libp2p::{
+    gossipsub,
+    request_response::{OutboundRequestId, ResponseChannel},
+    PeerId,
+};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use super::Node;
+use crate::api::Event;
+use crate::config::NodeConfig;
+use crate::history::{Appended, RoomHistory};
+use crate::order::{self, NodeId};
+use crate::store::disk::{self, Disk, Job};
+use crate::wire::{self, ClusterView, Committed, Request, Response, Role, Submit};
+
+/// The chat content of a log entry: what a client sent, with its author as
+/// authenticated by the server that took the submission.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ChatBody {
+    /// The message id shown to users.
+    pub id: String,
+    /// The author's peer id.
+    pub from: String,
+    /// The author's nick.
+    pub nick: String,
+    /// The text.
+    pub text: String,
+}
+
+/// Where the reply to a submission goes.
+enum ReplyTo {
+    /// A client asked us directly.
+    Client(ResponseChannel<Response>),
+    /// A server forwarded it to us.
+    Forwarded(ResponseChannel<Response>),
+}
+
+/// The server's part of a node's state.
+pub(super) struct ServerPart {
+    core: order::Server,
+    /// The clock's zero: core time is milliseconds since then.
+    epoch: Instant,
+    disk: mpsc::UnboundedSender<Job>,
+    completions: mpsc::UnboundedReceiver<u64>,
+    history: RoomHistory,
+    /// Submissions waiting for the core's reply, by (client, counter).
+    waiting: HashMap<(order::ClientId, u64), Vec<ReplyTo>>,
+    /// Submissions we forwarded to the leader, by request id.
+    forwarded: HashMap<OutboundRequestId, ResponseChannel<Response>>,
+    /// Core messages in flight, by request id (for failure hints).
+    sent: HashMap<OutboundRequestId, NodeId>,
+    /// The leader we last reported, with its term.
+    reported_leader: Option<(u64, Option<NodeId>)>,
+    /// Servers the core has been told about.
+    told: BTreeSet<NodeId>,
+}
+
+/// The core's node id of a peer: its ed25519 public key.
+pub fn node_id(peer: &PeerId) -> Option<NodeId> {
+    let bytes = peer.to_bytes();
+    // An ed25519 peer id is the identity multihash of the protobuf-encoded key:
+    // 0x00 0x24 | 0x08 0x01 0x12 0x20 | 32 key bytes.
+    if bytes.len() != 38 || bytes[..6] != [0x00, 0x24, 0x08, 0x01, 0x12, 0x20] {
+        return None;
+    }
+    let mut id = [0u8; 32];
+    id.copy_from_slice(&bytes[6..]);
+    Some(NodeId(id))
+}
+
+/// The peer id of a core node id.
+pub fn peer_id(id: &NodeId) -> Option<PeerId> {
+    let key = libp2p::identity::ed25519::PublicKey::try_from_bytes(&id.0).ok()?;
+    Some(libp2p::identity::PublicKey::from(key).to_peer_id())
+}
+
+impl ServerPart {
+    /// Opens the server's storage in `dir`, recovers the core from it and starts
+    /// the storage thread.
+    pub(super) fn open(config: &NodeConfig, me: PeerId, dir: &Path) -> Result<ServerPart> {
+        let id = node_id(&me).context("the server identity must be an ed25519 key")?;
+        let (mut recovered, history_records, disk) = Disk::open(dir)?;
+        // Re-applying is idempotent (history appends ignore known seqs), so
+        // the core may re-apply everything it recovers.
+        recovered.applied = 0;
+        let mut history = RoomHistory::new();
+        for msg in history_records {
+            history.append(msg);
+        }
+        info!(
+            "recovered {} history messages from {}",
+            history.len(),
+            dir.display()
+        );
+        let mut core_config = order::Config::default();
+        core_config.bootstrap_expect = config.bootstrap_expect;
+        let seed = rand::random();
+        let core = order::Server::new(id, core_config, recovered, seed);
+        let (jobs, completions) = disk::spawn(disk);
+        Ok(ServerPart {
+            core,
+            epoch: Instant::now(),
+            disk: jobs,
+            completions,
+            history,
+            waiting: HashMap::new(),
+            forwarded: HashMap::new(),
+            sent: HashMap::new(),
+            reported_leader: None,
+            told: BTreeSet::new(),
+        })
+    }
+
+    fn now(&self) -> order::Instant {
+        order::Instant(self.epoch.elapsed().as_millis() as u64)
+    }
+}
+
+/// The next storage completion (pending forever for clients).
+pub(super) async fn next_completion(server: &mut Option<ServerPart>) -> u64 {
+    match server {
+        Some(s) => match s.completions.recv().await {
+            Some(id) => id,
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
+}
+
+impl Node {
+    /// When the core next wants the time.
+    pub(super) fn server_deadline(&self) -> tokio::time::Instant {
+        let far = tokio::time::Instant::now() + Duration::from_secs(3600);
+        let Some(s) = &self.server else { return far };
+        match s.core.poll_timeout() {
+            Some(at) => tokio::time::Instant::from_std(s.epoch + Duration::from_millis(at.0)),
+            None => far,
+        }
+    }
+
+    /// The core's deadline passed.
+    pub(super) fn server_timeout(&mut self) {
+        if let Some(s) = self.server.as_mut() {
+            let now = s.now();
+            s.core.handle_timeout(now);
+        }
+        self.drive_core();
+    }
+
+    /// A storage write completed.
+    pub(super) fn server_persisted(&mut self, id: u64) {
+        if let Some(s) = self.server.as_mut() {
+            let now = s.now();
+            s.core.handle(now, order::Input::Persisted { id });
+        }
+        self.drive_core();
+    }
+
+    /// Feeds the core one input and carries out what it asks for.
+    fn core_input(&mut self, input: order::Input) {
+        if let Some(s) = self.server.as_mut() {
+            let now = s.now();
+            s.core.handle(now, input);
+        }
+        self.drive_core();
+    }
+
+    /// Tells the core about a server it may not know (discovery proposes, the log decides).
+    pub(super) fn server_discovered(&mut self, peer: PeerId) {
+        let Some(id) = node_id(&peer) else { return };
+        let Some(s) = self.server.as_mut() else { return };
+        if s.told.insert(id) {
+            self.core_input(order::Input::Discovered(id));
+        }
+        self.core_input(order::Input::PeerUp(id));
+    }
+
+    /// A server's connection closed or its pings failed.
+    pub(super) fn server_peer_down(&mut self, peer: PeerId) {
+        if self.server.is_none() {
+            return;
+        }
+        if let Some(id) = node_id(&peer) {
+            self.core_input(order::Input::PeerDown(id));
+        }
+    }
+
+    /// Carries out the core's outputs until it has none.
+    fn drive_core(&mut self) {
+        loop {
+            let Some(s) = self.server.as_mut() else { return };
+            let Some(output) = s.core.poll_output() else {
+                break;
+            };
+            match output {
+                order::Output::Send { to, msg } => self.send_core_message(to, msg),
+                order::Output::Persist { id, op } => {
+                    if s.disk.send(Job::Persist { id, op }).is_err() {
+                        warn!("storage thread gone: write {id} not done");
+                    }
+                }
+                order::Output::Apply(applied) => self.apply(applied),
+                order::Output::Reply {
+                    client,
+                    counter,
+                    result,
+                } => self.reply(client, counter, result),
+                order::Output::LeaderChanged { term, leader } => self.leader_changed(term, leader),
+                order::Output::SnapshotInstalled { index, rooms } => {
+                    info!(index, "installed a snapshot from the leader");
+                    self.backfill(rooms);
+                }
+                order::Output::MembershipChanged(m) => {
+                    info!("membership changed: {m:?}");
+                }
+            }
+        }
+    }
+
+    fn send_core_message(&mut self, to: NodeId, msg: order::Message) {
+        let Some(peer) = peer_id(&to) else { return };
+        let bytes = wire::encode(&msg);
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .rpc
+            .send_request(&peer, Request::Order(bytes));
+        if let Some(s) = self.server.as_mut() {
+            s.sent.insert(id, to);
+        }
+    }
+
+    fn leader_changed(&mut self, term: u64, leader: Option<NodeId>) {
+        let Some(s) = self.server.as_mut() else { return };
+        if s.reported_leader == Some((term, leader)) {
+            return;
+        }
+        s.reported_leader = Some((term, leader));
+        if let Some(peer) = leader.as_ref().and_then(peer_id) {
+            info!(term, leader = %peer, "new leader");
+            self.emit(Event::Leader {
+                term,
+                peer_id: peer.to_base58(),
+            });
+        }
+    }
+
+    /// A committed entry: record it in the room history and, on the leader,
+    /// publish it on the room's topic.
+    fn apply(&mut self, applied: order::Applied) {
+        let body: ChatBody = match wire::decode(&applied.body) {
+            Ok(b) => b,
+            Err(e) => {
+                warn!("entry {} holds no chat message: {e}", applied.index);
+                return;
+            }
+        };
+        let msg = Committed {
+            room: applied.room,
+            seq: applied.seq,
+            id: body.id,
+            from: body.from,
+            nick: body.nick,
+            text: body.text,
+        };
+        let Some(s) = self.server.as_mut() else { return };
+        match s.history.append(msg.clone()) {
+            Appended::New => {
+                let _ = s.disk.send(Job::History(msg.clone()));
+            }
+            Appended::Duplicate => return,
+            Appended::Gap { head } => {
+                warn!(room = %msg.room, head, seq = msg.seq, "history gap");
+                let _ = s.disk.send(Job::History(msg.clone()));
+            }
+        }
+        if s.core.role() == order::Role::Leader {
+            self.publish_committed(&msg);
+        }
+    }
+
+    /// After a snapshot install, the history before the snapshot's room heads
+    /// was never applied here: fetch it from other servers.
+    fn backfill(&mut self, rooms: std::collections::BTreeMap<String, u64>) {
+        // Not done yet: such a server serves history from the snapshot on.
+        for (room, head) in rooms {
+            warn!(%room, head, "history before the snapshot is not held here");
+        }
+    }
+
+    fn publish_committed(&mut self, msg: &Committed) {
+        let topic = wire::room_topic(&msg.room);
+        let gs = &mut self.swarm.behaviour_mut().gossipsub;
+        if !gs.topics().any(|t| *t == topic.hash()) {
+            let _ = gs.subscribe(&topic);
+        }
+        match gs.publish(topic, wire::encode(msg)) {
+            Ok(_) | Err(gossipsub::PublishError::Duplicate) => {}
+            // Nobody subscribed (yet): clients fetch by seq when they notice.
+            Err(e) => debug!(room = %msg.room, seq = msg.seq, "publish: {e}"),
+        }
+    }
+
+    fn reply(&mut self, client: order::ClientId, counter: u64, result: order::SubmitResult) {
+        let Some(s) = self.server.as_mut() else { return };
+        let Some(waiters) = s.waiting.remove(&(client, counter)) else {
+            return;
+        };
+        let hint = s.core.leader().as_ref().and_then(peer_id);
+        let response = match result {
+            order::SubmitResult::Ok { room, seq } => Response::Submitted { room, seq },
+            order::SubmitResult::NotLeader { hint: h } => Response::Rejected {
+                reason: "not the leader".into(),
+                leader: h.as_ref().and_then(peer_id).or(hint).map(|p| p.to_base58()),
+                retry: true,
+            },
+            order::SubmitResult::Busy => Response::Rejected {
+                reason: "the leader is busy".into(),
+                leader: hint.map(|p| p.to_base58()),
+                retry: true,
+            },
+            order::SubmitResult::Stale => Response::Rejected {
+                reason: "already acknowledged".into(),
+                leader: None,
+                retry: false,
+            },
+        };
+        for w in waiters {
+            let channel = match w {
+                ReplyTo::Client(c) | ReplyTo::Forwarded(c) => c,
+            };
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .rpc
+                .send_response(channel, response.clone());
+        }
+    }
+
+    /// A request to this server.
+    pub(super) fn server_request(
+        &mut self,
+        peer: PeerId,
+        request: Request,
+        channel: ResponseChannel<Response>,
+    ) {
+        match request {
+            Request::Status => {}
+            Request::Order(bytes) => {
+                let from = node_id(&peer);
+                let msg = wire::decode::<order::Message>(&bytes);
+                self.respond(peer, channel, Response::Ack);
+                match (from, msg) {
+                    (Some(from), Ok(msg)) if self.presence.role_of(&peer) != Some(Role::Client) => {
+                        self.core_input(order::Input::Message { from, msg })
+                    }
+                    (_, Err(e)) => warn!(%peer, "bad ordering message: {e}"),
+                    _ => warn!(%peer, "ordering message from a non-server ignored"),
+                }
+            }
+            Request::Submit(submit) => {
+                if self.presence.role_of(&peer) == Some(Role::Server) {
+                    return self.respond(peer, channel, Response::Error("servers forward".into()));
+                }
+                self.take_submission(peer.to_base58(), submit, ReplyTo::Client(channel));
+            }
+            Request::Forward { author, submit } => {
+                if self.connected.get(&peer) != Some(&Some(Role::Server)) {
+                    return self.respond(
+                        peer,
+                        channel,
+                        Response::Error("only servers forward submissions".into()),
+                    );
+                }
+                self.take_submission(author, submit, ReplyTo::Forwarded(channel));
+            }
+            Request::History { room, range } => {
+                let response = match self.server.as_ref() {
+                    Some(s) => {
+                        let (head, messages) = s.history.range(&room, range);
+                        Response::History {
+                            room,
+                            head,
+                            messages,
+                        }
+                    }
+                    None => Response::Error("not a server".into()),
+                };
+                self.respond(peer, channel, response);
+            }
+        }
+    }
+
+    /// A submission from a client (directly, or forwarded by another server).
+    fn take_submission(&mut self, author: String, submit: Submit, reply_to: ReplyTo) {
+        if let Err(e) = wire::validate_room(&submit.room)
+            .and_then(|_| wire::validate_text(&submit.text))
+            .and_then(|_| wire::validate_nick(&submit.nick))
+        {
+            let channel = match reply_to {
+                ReplyTo::Client(c) | ReplyTo::Forwarded(c) => c,
+            };
+            let _ = self.swarm.behaviour_mut().rpc.send_response(
+                channel,
+                Response::Rejected {
+                    reason: e,
+                    leader: None,
+                    retry: false,
+                },
+            );
+            return;
+        }
+        let Some(s) = self.server.as_mut() else { return };
+        let leader = s.core.leader();
+        let am_leader = s.core.role() == order::Role::Leader;
+        if !am_leader {
+            // Pass it on to the leader if we know one and reach it; the client
+            // retries otherwise.
+            let channel = match reply_to {
+                ReplyTo::Client(c) => c,
+                ReplyTo::Forwarded(c) => {
+                    let _ = self.swarm.behaviour_mut().rpc.send_response(
+                        c,
+                        Response::Rejected {
+                            reason: "not the leader".into(),
+                            leader: leader.as_ref().and_then(peer_id).map(|p| p.to_base58()),
+                            retry: true,
+                        },
+                    );
+                    return;
+                }
+            };
+            match leader.as_ref().and_then(peer_id) {
+                Some(l) if self.connected.contains_key(&l) => {
+                    let id = self
+                        .swarm
+                        .behaviour_mut()
+                        .rpc
+                        .send_request(&l, Request::Forward { author, submit });
+                    if let Some(s) = self.server.as_mut() {
+                        s.forwarded.insert(id, channel);
+                    }
+                }
+                other => {
+                    let _ = self.swarm.behaviour_mut().rpc.send_response(
+                        channel,
+                        Response::Rejected {
+                            reason: "no leader reachable (no quorum?)".into(),
+                            leader: other.map(|p| p.to_base58()),
+                            retry: true,
+                        },
+                    );
+                }
+            }
+            return;
+        }
+        let body = ChatBody {
+            id: submit.id,
+            from: author,
+            nick: submit.nick,
+            text: submit.text,
+        };
+        let client = order::ClientId(submit.client);
+        s.waiting
+            .entry((client, submit.counter))
+            .or_default()
+            .push(reply_to);
+        self.core_input(order::Input::Submit {
+            client,
+            counter: submit.counter,
+            lowest_unacked: submit.lowest_unacked,
+            room: submit.room,
+            body: wire::encode(&body),
+        });
+    }
+
+    /// A response to one of this server's requests.
+    pub(super) fn server_response(&mut self, _peer: PeerId, id: OutboundRequestId, response: Response) {
+        let Some(s) = self.server.as_mut() else { return };
+        s.sent.remove(&id);
+        if let Some(channel) = s.forwarded.remove(&id) {
+            let _ = self.swarm.behaviour_mut().rpc.send_response(channel, response);
+        }
+    }
+
+    /// One of this server's requests failed.
+    pub(super) fn server_request_failed(&mut self, peer: PeerId, id: OutboundRequestId) {
+        let Some(s) = self.server.as_mut() else { return };
+        s.sent.remove(&id);
+        if let Some(channel) = s.forwarded.remove(&id) {
+            let _ = self.swarm.behaviour_mut().rpc.send_response(
+                channel,
+                Response::Rejected {
+                    reason: format!("leader {peer} did not answer"),
+                    leader: None,
+                    retry: true,
+                },
+            );
+        }
+    }
+
+    /// This server's view of the cluster, for announcements and status.
+    pub(super) fn server_cluster_view(&self) -> Option<ClusterView> {
+        let s = self.server.as_ref()?;
+        let core = &s.core;
+        Some(ClusterView {
+            term: core.term(),
+            leader: core.leader().as_ref().and_then(peer_id).map(|p| p.to_base58()),
+            commit_index: core.commit_index(),
+            voters: core
+                .voters()
+                .iter()
+                .filter_map(peer_id)
+                .map(|p| p.to_base58())
+                .collect(),
+            quorum: core.has_quorum(s.now()),
+            heads: s.history.heads(),
+        })
+    }
+}
