@@ -30,7 +30,11 @@ async fn main() -> anyhow::Result<()> {
             Event::Message(m) if !m.history && m.from != node.peer_id().to_base58() => {
                 if m.text.contains("echo") {
                     let text = format!("{} said: {}", m.nick, m.text);
-                    node.send(Command::Send { room: Some(m.room), text }).await;
+                    node.send(Command::Send {
+                        room: Some(m.room),
+                        text,
+                    })
+                    .await;
                 }
             }
             Event::Error { message } => eprintln!("error: {message}"),

@@ -171,10 +171,19 @@ pub enum Command {
 #[derive(Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
 enum JsonCommand {
-    Send { room: Option<String>, text: String },
-    Join { room: String },
-    Leave { room: String },
-    Nick { nick: String },
+    Send {
+        room: Option<String>,
+        text: String,
+    },
+    Join {
+        room: String,
+    },
+    Leave {
+        room: String,
+    },
+    Nick {
+        nick: String,
+    },
     Status {},
     Quit {},
     History {
@@ -185,9 +194,7 @@ enum JsonCommand {
 }
 
 /// Names of the commands, for error messages and completion.
-pub const COMMAND_NAMES: &[&str] = &[
-    "send", "join", "leave", "nick", "status", "history", "quit",
-];
+pub const COMMAND_NAMES: &[&str] = &["send", "join", "leave", "nick", "status", "history", "quit"];
 
 /// Parses one input line. `Ok(None)` for a blank line; a line not starting with
 /// `{` is text for the current room; a JSON line must be a known command.

@@ -13,7 +13,7 @@ use crate::wire::Committed;
 /// How long a submission waits for its acknowledgement before it is sent again.
 pub const SUBMIT_TIMEOUT: Duration = Duration::from_millis(1500);
 /// Longest wait between two tries of one submission.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(4);
+pub const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// How long a gap in a room's seq may stay open before it is fetched.
 pub const GAP_WAIT: Duration = Duration::from_millis(200);
 /// Most messages one gap fetch asks for.
@@ -255,9 +255,9 @@ impl Session {
     }
 }
 
-/// Exponential backoff: 250 ms doubling, at most [`MAX_BACKOFF`].
+/// Exponential backoff: 100 ms doubling with each try, at most [`MAX_BACKOFF`].
 fn backoff(attempts: u32) -> Duration {
-    let ms = 250u64.saturating_mul(1u64 << attempts.min(8));
+    let ms = 100u64.saturating_mul(1u64 << attempts.saturating_sub(1).min(8));
     Duration::from_millis(ms).min(MAX_BACKOFF)
 }
 

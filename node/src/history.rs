@@ -100,7 +100,9 @@ impl RoomHistory {
                 let hi = seq.saturating_sub(1).min(head);
                 ((hi + 1).saturating_sub(clamp(limit)), hi)
             }
-            HistoryRange::From { seq, limit } => (seq, seq.saturating_add(clamp(limit) - 1).min(head)),
+            HistoryRange::From { seq, limit } => {
+                (seq, seq.saturating_add(clamp(limit) - 1).min(head))
+            }
         };
         let lo = lo.max(r.first).max(1);
         if hi < lo {
@@ -167,11 +169,20 @@ mod tests {
         assert_eq!(seqs(&v), (1..=4).collect::<Vec<_>>());
         let (_, v) = h.range("r", HistoryRange::From { seq: 99, limit: 20 });
         assert_eq!(seqs(&v), vec![99, 100]);
-        let (_, v) = h.range("r", HistoryRange::From { seq: 101, limit: 20 });
+        let (_, v) = h.range(
+            "r",
+            HistoryRange::From {
+                seq: 101,
+                limit: 20,
+            },
+        );
         assert!(v.is_empty());
         let (_, v) = h.range("r", HistoryRange::Before { seq: 1, limit: 20 });
         assert!(v.is_empty());
-        assert_eq!(h.range("nope", HistoryRange::Last { limit: 5 }), (0, vec![]));
+        assert_eq!(
+            h.range("nope", HistoryRange::Last { limit: 5 }),
+            (0, vec![])
+        );
     }
 
     #[test]

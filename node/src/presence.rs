@@ -330,7 +330,10 @@ mod tests {
         let new = announce(Role::Server, &[], 1);
         p.announced(t0, s, &new);
         assert!(p.announced(t0 + Duration::from_secs(2), s, &old).is_empty());
-        assert!(left(&p.tick(t0 + Duration::from_secs(3))), "old heartbeat ignored");
+        assert!(
+            left(&p.tick(t0 + Duration::from_secs(3))),
+            "old heartbeat ignored"
+        );
     }
 
     #[test]

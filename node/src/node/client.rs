@@ -96,7 +96,11 @@ impl Node {
         let Some(server) = self.pick_server() else {
             return false;
         };
-        let id = self.swarm.behaviour_mut().rpc.send_request(&server, request);
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .rpc
+            .send_request(&server, request);
         if let Some(c) = self.client() {
             c.rpcs.insert(id, purpose);
         }
@@ -114,14 +118,18 @@ impl Node {
         if let Err(e) = wire::validate_text(&text) {
             return self.error(e);
         }
-        let Some(c) = self.client.as_mut() else { return };
+        let Some(c) = self.client.as_mut() else {
+            return;
+        };
         let prefix = c.id_prefix.clone();
         let pending = c.session.submit(Instant::now(), &prefix, &room, &text);
         self.submit(pending);
     }
 
     fn submit(&mut self, p: Pending) {
-        let Some(c) = self.client.as_ref() else { return };
+        let Some(c) = self.client.as_ref() else {
+            return;
+        };
         let submit = Submit {
             client: c.client_id,
             counter: p.counter,
@@ -162,14 +170,19 @@ impl Node {
     }
 
     fn request_join_history(&mut self) {
-        let Some(c) = self.client.as_ref() else { return };
+        let Some(c) = self.client.as_ref() else {
+            return;
+        };
         let limit = c.history_limit;
         for room in c.history_wanted.clone() {
             let request = Request::History {
                 room: room.clone(),
                 range: HistoryRange::Last { limit },
             };
-            if !self.client_request(request, ClientRpc::History(room.clone(), HistoryPurpose::Join)) {
+            if !self.client_request(
+                request,
+                ClientRpc::History(room.clone(), HistoryPurpose::Join),
+            ) {
                 return;
             }
             if let Some(c) = self.client() {
@@ -259,7 +272,9 @@ impl Node {
     /// A server announced its view of the cluster.
     pub(super) fn client_cluster_view(&mut self, view: ClusterView) {
         let now = Instant::now();
-        let Some(c) = self.client.as_mut() else { return };
+        let Some(c) = self.client.as_mut() else {
+            return;
+        };
         for (room, head) in &view.heads {
             c.session.head(now, room, *head);
         }
@@ -288,14 +303,20 @@ impl Node {
 
     /// A response to one of this client's requests.
     pub(super) fn client_response(&mut self, id: OutboundRequestId, response: Response) {
-        let Some(c) = self.client.as_mut() else { return };
+        let Some(c) = self.client.as_mut() else {
+            return;
+        };
         let Some(purpose) = c.rpcs.remove(&id) else {
             return;
         };
         match (purpose, response) {
             (ClientRpc::Submit(counter), Response::Submitted { room, seq }) => {
                 if let Some(p) = c.session.acknowledged(counter) {
-                    self.emit(Event::Sent { id: p.id, room, seq });
+                    self.emit(Event::Sent {
+                        id: p.id,
+                        room,
+                        seq,
+                    });
                 }
             }
             (ClientRpc::Submit(counter), Response::Rejected { reason, retry, .. }) => {
@@ -367,7 +388,9 @@ impl Node {
     pub(super) fn client_request_failed(&mut self, id: OutboundRequestId) {
         let Some(c) = self.client() else { return };
         match c.rpcs.remove(&id) {
-            // Submissions are retried by the session's timer; gaps likewise.
+            // The server went away (often: the leader crashed): try again soon
+            // rather than at the full timeout. Gaps are re-fetched by the timer.
+            Some(ClientRpc::Submit(counter)) => c.session.retry_later(Instant::now(), counter),
             Some(ClientRpc::History(room, HistoryPurpose::Join)) => {
                 c.history_wanted.insert(room);
             }

@@ -112,8 +112,7 @@ pub async fn start(
         ping_failures: BTreeMap::new(),
         session,
         announce_n: 0,
-        client: (config.role == Role::Client)
-            .then(|| ClientPart::new(me, session, config.history)),
+        client: (config.role == Role::Client).then(|| ClientPart::new(me, session, config.history)),
         server: None,
         outbox: VecDeque::new(),
         config,
@@ -565,9 +564,7 @@ impl Node {
                             let status = Response::Status(self.status());
                             self.respond(peer, channel, status);
                         }
-                        other if self.server.is_some() => {
-                            self.server_request(peer, other, channel)
-                        }
+                        other if self.server.is_some() => self.server_request(peer, other, channel),
                         _ => self.respond(
                             peer,
                             channel,
@@ -599,7 +596,9 @@ impl Node {
                     self.server_request_failed(peer, request_id);
                 }
             }
-            BehaviourEvent::Rpc(request_response::Event::InboundFailure { peer, error, .. }) => {
+            BehaviourEvent::Rpc(request_response::Event::InboundFailure {
+                peer, error, ..
+            }) => {
                 debug!(%peer, "inbound request failed: {error}");
             }
             _ => {}

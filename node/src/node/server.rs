@@ -179,7 +179,9 @@ impl Node {
     /// Tells the core about a server it may not know (discovery proposes, the log decides).
     pub(super) fn server_discovered(&mut self, peer: PeerId) {
         let Some(id) = node_id(&peer) else { return };
-        let Some(s) = self.server.as_mut() else { return };
+        let Some(s) = self.server.as_mut() else {
+            return;
+        };
         if s.told.insert(id) {
             self.core_input(order::Input::Discovered(id));
         }
@@ -199,7 +201,9 @@ impl Node {
     /// Carries out the core's outputs until it has none.
     fn drive_core(&mut self) {
         loop {
-            let Some(s) = self.server.as_mut() else { return };
+            let Some(s) = self.server.as_mut() else {
+                return;
+            };
             let Some(output) = s.core.poll_output() else {
                 break;
             };
@@ -242,7 +246,9 @@ impl Node {
     }
 
     fn leader_changed(&mut self, term: u64, leader: Option<NodeId>) {
-        let Some(s) = self.server.as_mut() else { return };
+        let Some(s) = self.server.as_mut() else {
+            return;
+        };
         if s.reported_leader == Some((term, leader)) {
             return;
         }
@@ -274,7 +280,9 @@ impl Node {
             nick: body.nick,
             text: body.text,
         };
-        let Some(s) = self.server.as_mut() else { return };
+        let Some(s) = self.server.as_mut() else {
+            return;
+        };
         match s.history.append(msg.clone()) {
             Appended::New => {
                 let _ = s.disk.send(Job::History(msg.clone()));
@@ -313,7 +321,9 @@ impl Node {
     }
 
     fn reply(&mut self, client: order::ClientId, counter: u64, result: order::SubmitResult) {
-        let Some(s) = self.server.as_mut() else { return };
+        let Some(s) = self.server.as_mut() else {
+            return;
+        };
         let Some(waiters) = s.waiting.remove(&(client, counter)) else {
             return;
         };
@@ -421,7 +431,9 @@ impl Node {
             );
             return;
         }
-        let Some(s) = self.server.as_mut() else { return };
+        let Some(s) = self.server.as_mut() else {
+            return;
+        };
         let leader = s.core.leader();
         let am_leader = s.core.role() == order::Role::Leader;
         if !am_leader {
@@ -486,17 +498,30 @@ impl Node {
     }
 
     /// A response to one of this server's requests.
-    pub(super) fn server_response(&mut self, _peer: PeerId, id: OutboundRequestId, response: Response) {
-        let Some(s) = self.server.as_mut() else { return };
+    pub(super) fn server_response(
+        &mut self,
+        _peer: PeerId,
+        id: OutboundRequestId,
+        response: Response,
+    ) {
+        let Some(s) = self.server.as_mut() else {
+            return;
+        };
         s.sent.remove(&id);
         if let Some(channel) = s.forwarded.remove(&id) {
-            let _ = self.swarm.behaviour_mut().rpc.send_response(channel, response);
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .rpc
+                .send_response(channel, response);
         }
     }
 
     /// One of this server's requests failed.
     pub(super) fn server_request_failed(&mut self, peer: PeerId, id: OutboundRequestId) {
-        let Some(s) = self.server.as_mut() else { return };
+        let Some(s) = self.server.as_mut() else {
+            return;
+        };
         s.sent.remove(&id);
         if let Some(channel) = s.forwarded.remove(&id) {
             let _ = self.swarm.behaviour_mut().rpc.send_response(
@@ -516,7 +541,11 @@ impl Node {
         let core = &s.core;
         Some(ClusterView {
             term: core.term(),
-            leader: core.leader().as_ref().and_then(peer_id).map(|p| p.to_base58()),
+            leader: core
+                .leader()
+                .as_ref()
+                .and_then(peer_id)
+                .map(|p| p.to_base58()),
             commit_index: core.commit_index(),
             voters: core
                 .voters()

@@ -60,12 +60,13 @@ impl Disk {
     /// and the room history.
     pub fn open(dir: &Path) -> Result<(Recovered, Vec<Committed>, Disk)> {
         let snapshot_path = dir.join("snapshot");
-        let snapshot: Option<Snapshot> = match atomic::read(&snapshot_path)? {
-            Some(bytes) => Some(wire::decode(&bytes).map_err(|e| {
-                anyhow::anyhow!("{} is unreadable: {e}", snapshot_path.display())
-            })?),
-            None => None,
-        };
+        let snapshot: Option<Snapshot> =
+            match atomic::read(&snapshot_path)? {
+                Some(bytes) => Some(wire::decode(&bytes).map_err(|e| {
+                    anyhow::anyhow!("{} is unreadable: {e}", snapshot_path.display())
+                })?),
+                None => None,
+            };
         let (log, records) = RecordLog::<LogRecord>::open(&dir.join("log"))?;
         let (history, messages) = RecordLog::<Committed>::open(&dir.join("history"))?;
         let mut mirror = MemStorage {
