@@ -51,6 +51,10 @@ pub struct Params {
     pub weights: [u32; 7],
     /// Events of the chaos phase.
     pub events: u64,
+    /// Storage write latency range in ms (usual writes; 5% take up to 8x longer).
+    pub disk_ms: (u64, u64),
+    /// Probability that a newly elected leader crashes within 30 ms (a targeted nemesis).
+    pub crash_new_leader: f64,
     /// Server configuration.
     pub config: Config,
 }
@@ -88,6 +92,8 @@ impl Params {
                 w(rng) / 3,
             ],
             events,
+            disk_ms: (1, 5),
+            crash_new_leader: [0.0, 0.0, 0.1][rng.gen_range(0..3)],
             config,
         }
     }
@@ -98,12 +104,14 @@ impl Params {
     /// entry per message, frequent crashes and partitions, no membership churn.
     pub fn harsh(rng: &mut ChaCha8Rng, events: u64) -> Params {
         let mut p = Params::draw(rng, events);
-        p.servers = 5;
+        p.servers = rng.gen_range(3..=5);
         p.formation = Formation::Bootstrap;
-        p.drop = 0.1;
-        p.slow = 0.2;
-        p.fault_every = 100;
-        p.weights = [10, 3, 6, 3, 3, 0, 0];
+        p.drop = 0.05;
+        p.slow = 0.1;
+        p.fault_every = 300;
+        p.weights = [10, 2, 3, 1, 3, 0, 0];
+        p.disk_ms = (10, 100);
+        p.crash_new_leader = 0.3;
         p.config.max_batch = 1;
         p.config.max_inflight = 4;
         p.config.removal_timeout_ms = 20_000;
@@ -160,6 +168,10 @@ enum Ev {
     },
     Fault,
     Restart {
+        node: usize,
+        inc: u32,
+    },
+    Crash {
         node: usize,
         inc: u32,
     },
@@ -446,10 +458,11 @@ impl Sim {
                     self.check.persist(core, &op)?;
                 }
                 let last = self.nodes[i].pending.back().map(|p| p.2).unwrap_or(0);
+                let (lo, hi) = self.p.disk_ms;
                 let lat = if self.rng.gen_bool(0.05) {
-                    self.rng.gen_range(5..40)
+                    self.rng.gen_range(hi..hi * 8)
                 } else {
-                    self.rng.gen_range(1..5)
+                    self.rng.gen_range(lo..hi)
                 };
                 let at = last.max(self.now + lat);
                 self.nodes[i].pending.push_back((id, op, at));
@@ -489,6 +502,11 @@ impl Sim {
             Output::LeaderChanged { term, leader } => {
                 if leader == Some(me) {
                     self.stats.leaders += 1;
+                    if !self.healing && self.rng.gen_bool(self.p.crash_new_leader) {
+                        let inc = self.nodes[i].inc;
+                        let d = self.rng.gen_range(0..30);
+                        self.push(d, Ev::Crash { node: i, inc });
+                    }
                 }
                 self.log(|| format!("{me} term {term} leader {leader:?}"));
             }
@@ -667,6 +685,15 @@ impl Sim {
                     && !self.nodes[node].dead
                 {
                     self.boot(node)?;
+                }
+            }
+            Ev::Crash { node, inc } => {
+                if !self.healing && self.nodes[node].inc == inc && self.nodes[node].core.is_some() {
+                    self.stats.faults += 1;
+                    self.crash(node);
+                    let inc = self.nodes[node].inc;
+                    let d = self.rng.gen_range(10..1_000);
+                    self.push(d, Ev::Restart { node, inc });
                 }
             }
             Ev::Unpause { node } => {

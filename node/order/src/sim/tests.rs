@@ -173,7 +173,7 @@ fn planted_commit_old_term_is_caught() {
             commit_old_term: true,
             ..Bugs::default()
         },
-        1_000,
+        4_000,
         true,
     );
 }
@@ -189,6 +189,8 @@ fn quiet(servers: usize) -> Params {
         fault_every: 0,
         weights: [0; 7],
         events: 0,
+        disk_ms: (1, 5),
+        crash_new_leader: 0.0,
         config: Config {
             removal_timeout_ms: 2_000,
             snapshot_threshold: 50,
