@@ -125,3 +125,119 @@ impl Server {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::io::{Input, Output, PersistOp, Recovered};
+    use crate::message::{Body, Message, Payload};
+    use crate::server::Role;
+    use crate::types::{Instant, NodeId};
+    use crate::{Config, Server};
+
+    fn n(i: u64) -> NodeId {
+        NodeId::from_u64(i)
+    }
+
+    /// Drains outputs, completing every write at once.
+    fn settle(s: &mut Server, now: Instant) -> Vec<Output> {
+        let mut all = Vec::new();
+        loop {
+            let mut last = None;
+            while let Some(o) = s.poll_output() {
+                if let Output::Persist { id, .. } = &o {
+                    last = Some(*id);
+                }
+                all.push(o);
+            }
+            match last {
+                Some(id) => s.handle(now, Input::Persisted { id }),
+                None => return all,
+            }
+        }
+    }
+
+    fn run_timers(s: &mut Server, until: u64) -> Vec<Output> {
+        let mut all = Vec::new();
+        while let Some(t) = s.poll_timeout() {
+            if t.0 > until {
+                break;
+            }
+            s.handle_timeout(t);
+            all.extend(settle(s, t));
+        }
+        all
+    }
+
+    #[test]
+    fn lone_server_forms_after_the_window_and_leads() {
+        let mut s = Server::new(n(5), Config::default(), Recovered::default(), 1);
+        run_timers(&mut s, 900);
+        assert!(s.membership().is_none(), "still looking for a cluster");
+        run_timers(&mut s, 3_000);
+        assert_eq!(s.role(), Role::Leader);
+        assert_eq!(s.voters(), [n(5)].into_iter().collect());
+        assert_eq!(
+            s.commit_index(),
+            2,
+            "formation entry and the leader's no-op"
+        );
+    }
+
+    #[test]
+    fn a_known_higher_id_keeps_a_server_from_forming() {
+        let mut s = Server::new(n(5), Config::default(), Recovered::default(), 1);
+        s.handle(Instant(0), Input::Discovered(n(9)));
+        let out = run_timers(&mut s, 5_000);
+        assert!(s.membership().is_none());
+        assert!(out.iter().any(|o| matches!(o, Output::Send { to, msg: Message { body: Body::Join, .. } } if *to == n(9))));
+    }
+
+    #[test]
+    fn bootstrap_expect_waits_for_exactly_n() {
+        let cfg = Config {
+            bootstrap_expect: Some(3),
+            ..Config::default()
+        };
+        let mut s = Server::new(n(1), cfg, Recovered::default(), 1);
+        s.handle(Instant(0), Input::Discovered(n(2)));
+        run_timers(&mut s, 2_000);
+        assert!(s.membership().is_none());
+        s.handle(Instant(2_000), Input::Discovered(n(3)));
+        run_timers(&mut s, 2_300);
+        assert_eq!(s.voters(), [n(1), n(2), n(3)].into_iter().collect());
+        assert_eq!(s.cluster().map(|c| c.founder), Some(n(3)));
+    }
+
+    #[test]
+    fn leader_adds_a_joiner_as_learner_and_removes_a_silent_one() {
+        let cfg = Config {
+            removal_timeout_ms: 1_000,
+            ..Config::default()
+        };
+        let mut s = Server::new(n(5), cfg, Recovered::default(), 1);
+        run_timers(&mut s, 3_000);
+        assert_eq!(s.role(), Role::Leader);
+        let msg = Message {
+            cluster: None,
+            term: 0,
+            body: Body::Join,
+        };
+        s.handle(Instant(3_000), Input::Message { from: n(2), msg });
+        let out = settle(&mut s, Instant(3_000));
+        assert!(out.iter().any(|o| matches!(o, Output::Send { to, msg: Message { body: Body::Join, .. } } if *to == n(2))));
+        let out = run_timers(&mut s, 3_100);
+        assert_eq!(s.learners(), [n(2)].into_iter().collect());
+        let config_writes = out
+            .iter()
+            .filter(|o| {
+                matches!(o, Output::Persist { op: PersistOp::Append { entries }, .. }
+                    if matches!(entries[0].payload, Payload::Config(_)))
+            })
+            .count();
+        assert_eq!(config_writes, 1);
+        // n2 never answers: it is removed after the removal timeout.
+        run_timers(&mut s, 4_500);
+        assert!(s.learners().is_empty());
+        assert_eq!(s.pending_config_changes(), 0);
+    }
+}

@@ -458,3 +458,92 @@ mod tests {
         assert_eq!(s.last_log().index, 1);
     }
 }
+
+#[cfg(test)]
+mod snapshot_tests {
+    use crate::apply::Sequencer;
+    use crate::io::{Input, Output, PersistOp, Recovered};
+    use crate::membership::Membership;
+    use crate::message::{Body, Message, Snapshot};
+    use crate::types::{ClusterId, Instant, LogId, NodeId};
+    use crate::{Config, Server};
+
+    #[test]
+    fn install_snapshot_replaces_state_and_acks_once_durable() {
+        let n = NodeId::from_u64;
+        let mut s = Server::new(n(1), Config::default(), Recovered::default(), 1);
+        s.handle_timeout(Instant(0));
+        while s.poll_output().is_some() {}
+        let cluster = ClusterId { founder: n(2) };
+        let mut state = Sequencer::default();
+        state.rooms.insert("lobby".into(), 7);
+        let snapshot = Snapshot {
+            last: LogId { term: 3, index: 40 },
+            membership: Membership::new(cluster, [n(1), n(2)].into_iter().collect()),
+            state,
+        };
+        let msg = Message {
+            cluster: Some(cluster),
+            term: 3,
+            body: Body::InstallSnapshot { snapshot },
+        };
+        s.handle(Instant(10), Input::Message { from: n(2), msg });
+        let mut persist = None;
+        let mut installed = false;
+        while let Some(o) = s.poll_output() {
+            match o {
+                Output::Persist {
+                    id,
+                    op: PersistOp::Snapshot { discard_log, .. },
+                } => {
+                    assert!(discard_log);
+                    persist = Some(id);
+                }
+                Output::SnapshotInstalled { index, rooms } => {
+                    assert_eq!((index, rooms["lobby"]), (40, 7));
+                    installed = true;
+                }
+                Output::Send {
+                    msg:
+                        Message {
+                            body: Body::AppendResp { match_index, .. },
+                            ..
+                        },
+                    ..
+                } => {
+                    assert!(
+                        match_index < 40,
+                        "acknowledged before the snapshot is durable"
+                    )
+                }
+                _ => {}
+            }
+        }
+        assert!(installed);
+        assert_eq!((s.commit_index(), s.applied_index()), (40, 40));
+        assert_eq!(s.sequencer().rooms["lobby"], 7);
+        s.handle(
+            Instant(11),
+            Input::Persisted {
+                id: persist.unwrap(),
+            },
+        );
+        let acked = std::iter::from_fn(|| s.poll_output()).any(|o| {
+            matches!(
+                o,
+                Output::Send {
+                    msg: Message {
+                        body: Body::AppendResp {
+                            success: true,
+                            match_index: 40,
+                            ..
+                        },
+                        ..
+                    },
+                    ..
+                }
+            )
+        });
+        assert!(acked);
+    }
+}

@@ -134,6 +134,8 @@ pub struct Stats {
     pub acked: u64,
     /// Elections won.
     pub leaders: u64,
+    /// A running hash of every event processed (time, order, target, outputs): same seed, same trail.
+    pub trail: u64,
 }
 
 #[derive(Debug)]
@@ -600,6 +602,10 @@ impl Sim {
             }
         }
         self.stats.events += 1;
+        self.stats.trail = mix(
+            self.stats.trail,
+            q.at ^ (q.seq << 20) ^ ((target.unwrap_or(99) as u64) << 56),
+        );
         match q.ev {
             Ev::Deliver { to, from, msg } => {
                 if self.trace {
@@ -1082,6 +1088,10 @@ impl Sim {
     pub fn acked(&self) -> u64 {
         self.stats.acked
     }
+}
+
+fn mix(h: u64, x: u64) -> u64 {
+    (h ^ x).wrapping_mul(0x100_0000_01b3).rotate_left(17)
 }
 
 fn ids(s: &BTreeSet<NodeId>) -> String {

@@ -248,3 +248,35 @@ fn lone_formation_join_and_highest_leads() {
     assert_eq!(l.voters().len(), 4);
     assert!(sim.acked() > 50);
 }
+
+/// The same seed gives the same run, event for event.
+#[test]
+fn same_seed_same_run() {
+    for seed in [3, 17, 99] {
+        let a = run_seed_with(seed, EVENTS, Bugs::default(), false, false).unwrap();
+        let b = run_seed_with(seed, EVENTS, Bugs::default(), false, false).unwrap();
+        assert_eq!(
+            (a.trail, a.events, a.committed),
+            (b.trail, b.events, b.committed)
+        );
+    }
+}
+
+/// The harsher profile (figure-8 hunting) also passes, on fewer seeds by default.
+#[test]
+fn simulate_harsh() {
+    if std::env::var("CHORUS_SIM_SEED").is_ok() {
+        return;
+    }
+    let seeds = env_u64("CHORUS_SIM_HARSH_SEEDS").unwrap_or(500);
+    let (t, failed) = run_many_with(0, seeds, EVENTS, Bugs::default(), false, false, true);
+    println!(
+        "harsh: {seeds} seeds, {} events, {} faults",
+        t.events, t.faults
+    );
+    if let Some((seed, e)) = failed {
+        panic!(
+            "harsh seed {seed} failed: {e}\nreplay with a trace: CHORUS_SIM_PROFILE=harsh CHORUS_SIM_SEED={seed} cargo test -p chorus-order --lib sim::tests::simulate -- --nocapture"
+        );
+    }
+}
