@@ -236,7 +236,7 @@ pub enum Request {
         range: HistoryRange,
     },
     /// A message of the ordering protocol between servers (CBOR of `chorus_order::Message`).
-    Order(Vec<u8>),
+    Order(#[serde(with = "serde_bytes")] Vec<u8>),
 }
 
 /// Responses of the Chorus request-response protocol.
