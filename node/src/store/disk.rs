@@ -152,6 +152,7 @@ impl Disk {
 /// Starts the storage thread; returns where to send jobs and where completed
 /// write ids come back (in order).
 pub fn spawn(mut disk: Disk) -> (mpsc::UnboundedSender<Job>, mpsc::UnboundedReceiver<u64>) {
+    let skip_writes = planted_skip_writes();
     let (job_tx, mut job_rx) = mpsc::unbounded_channel::<Job>();
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let spawned = std::thread::Builder::new()
@@ -163,10 +164,18 @@ pub fn spawn(mut disk: Disk) -> (mpsc::UnboundedSender<Job>, mpsc::UnboundedRece
                 // Group commit: take everything queued, write it, sync once.
                 let result: Result<()> = (|| {
                     while let Some(j) = job.take() {
-                        if let Some(id) = disk.perform(j)? {
+                        if skip_writes {
+                            // Planted fault: complete without writing.
+                            if let Job::Persist { id, .. } = j {
+                                done.push(id);
+                            }
+                        } else if let Some(id) = disk.perform(j)? {
                             done.push(id);
                         }
                         job = job_rx.try_recv().ok();
+                    }
+                    if skip_writes {
+                        return Ok(());
                     }
                     disk.sync()
                 })();
@@ -188,4 +197,24 @@ pub fn spawn(mut disk: Disk) -> (mpsc::UnboundedSender<Job>, mpsc::UnboundedRece
         error!("{e:#}");
     }
     (job_tx, done_rx)
+}
+
+/// A planted fault for `chorus harness` (debug builds only, read once when a
+/// server starts its storage thread): with `CHORUS_PLANTED_FAULT=skip-log-writes`
+/// the storage thread reports every write complete without writing it, so
+/// acknowledged messages are lost when every server is killed and restarted.
+/// The harness's planted-fault test proves its checker catches that. Release
+/// builds ignore the variable.
+#[cfg(debug_assertions)]
+fn planted_skip_writes() -> bool {
+    let on = std::env::var("CHORUS_PLANTED_FAULT").is_ok_and(|v| v == "skip-log-writes");
+    if on {
+        error!("PLANTED FAULT: writes are acknowledged without being written");
+    }
+    on
+}
+
+#[cfg(not(debug_assertions))]
+fn planted_skip_writes() -> bool {
+    false
 }
