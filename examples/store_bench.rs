@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use chorus_node::order::{ClientId, Command, Entry, PersistOp, Payload};
+use chorus_node::order::{ClientId, Command, Entry, Payload, PersistOp};
 use chorus_node::store::disk::{self, Disk, Job};
 
 fn entry(index: u64, size: usize) -> Entry {
@@ -46,7 +46,9 @@ async fn main() -> anyhow::Result<()> {
         index += 1;
         id += 1;
         let t = Instant::now();
-        let op = PersistOp::Append { entries: vec![entry(index, 100)] };
+        let op = PersistOp::Append {
+            entries: vec![entry(index, 100)],
+        };
         jobs.send(Job::Persist { id, op })?;
         done.recv().await;
         lat.push(t.elapsed());
@@ -71,7 +73,10 @@ async fn main() -> anyhow::Result<()> {
                 index += 64;
                 id += 1;
                 entries_written += 64;
-                jobs.send(Job::Persist { id, op: PersistOp::Append { entries: batch } })?;
+                jobs.send(Job::Persist {
+                    id,
+                    op: PersistOp::Append { entries: batch },
+                })?;
             }
             for _ in 0..256 {
                 done.recv().await;

@@ -6,42 +6,21 @@ use std::collections::BTreeMap;
 
 use crate::wire::{Committed, HistoryRange, MAX_HISTORY_LIMIT};
 
-/// Committed messages of every room, contiguous from seq 1 (or from the first
-/// seq this server holds, after a snapshot install).
+/// Committed messages of every room by seq. Normally contiguous from 1; a
+/// server that installed a leader's snapshot holds the newer part first and
+/// back-fills the older part from other servers.
 #[derive(Debug, Default)]
 pub struct RoomHistory {
-    rooms: BTreeMap<String, Room>,
-}
-
-#[derive(Debug, Default)]
-struct Room {
-    /// Seq of `messages[0]`.
-    first: u64,
-    messages: Vec<Committed>,
-}
-
-impl Room {
-    fn head(&self) -> u64 {
-        if self.messages.is_empty() {
-            self.first.saturating_sub(1)
-        } else {
-            self.first + self.messages.len() as u64 - 1
-        }
-    }
+    rooms: BTreeMap<String, BTreeMap<u64, Committed>>,
 }
 
 /// What [`RoomHistory::append`] did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Appended {
-    /// Stored: the next seq of its room.
+    /// Stored.
     New,
     /// Already held (same seq): ignored.
     Duplicate,
-    /// Beyond the head: seqs `head+1 .. msg.seq` are missing and must be fetched.
-    Gap {
-        /// The room's head before it.
-        head: u64,
-    },
 }
 
 impl RoomHistory {
@@ -50,78 +29,85 @@ impl RoomHistory {
         RoomHistory::default()
     }
 
-    /// Adds a committed message, in seq order.
+    /// Adds a committed message (any order; a seq already held is ignored).
     pub fn append(&mut self, msg: Committed) -> Appended {
-        let room = self.rooms.entry(msg.room.clone()).or_insert(Room {
-            first: 1,
-            messages: Vec::new(),
-        });
-        let head = room.head();
-        if msg.seq <= head {
+        let room = self.rooms.entry(msg.room.clone()).or_default();
+        if room.contains_key(&msg.seq) {
             return Appended::Duplicate;
         }
-        if msg.seq == head + 1 {
-            room.messages.push(msg);
-            return Appended::New;
-        }
-        if room.messages.is_empty() && room.first == 1 && head == 0 {
-            // Nothing held yet: a server that installed a snapshot starts here.
-            room.first = msg.seq;
-            room.messages.push(msg);
-            return Appended::Gap { head };
-        }
-        Appended::Gap { head }
+        room.insert(msg.seq, msg);
+        Appended::New
     }
 
-    /// The room's last seq (0 for an unknown room).
+    /// The room's highest seq held (0 for an unknown room).
     pub fn head(&self, room: &str) -> u64 {
-        self.rooms.get(room).map_or(0, Room::head)
+        self.rooms
+            .get(room)
+            .and_then(|r| r.keys().next_back().copied())
+            .unwrap_or(0)
     }
 
     /// Every room's head.
     pub fn heads(&self) -> Vec<(String, u64)> {
         self.rooms
             .iter()
-            .map(|(name, r)| (name.clone(), r.head()))
+            .map(|(name, r)| (name.clone(), r.keys().next_back().copied().unwrap_or(0)))
             .collect()
     }
 
-    /// Answers a history request: (head, messages in seq order).
+    /// The lowest seq of `room` at or below `upto` that is not held, if any.
+    pub fn first_missing(&self, room: &str, upto: u64) -> Option<u64> {
+        let held = self.rooms.get(room);
+        let mut expect = 1;
+        if let Some(r) = held {
+            for seq in r.keys() {
+                if *seq != expect || expect > upto {
+                    break;
+                }
+                expect += 1;
+            }
+        }
+        (expect <= upto).then_some(expect)
+    }
+
+    /// Answers a history request: (head, messages held in the span, in seq order).
     pub fn range(&self, room: &str, range: HistoryRange) -> (u64, Vec<Committed>) {
         let Some(r) = self.rooms.get(room) else {
             return (0, Vec::new());
         };
-        let head = r.head();
-        let clamp = |limit: u32| u64::from(limit.clamp(1, MAX_HISTORY_LIMIT));
-        // The inclusive seq span wanted, before clipping to what is held.
-        let (lo, hi) = match range {
-            HistoryRange::Last { limit } => ((head + 1).saturating_sub(clamp(limit)), head),
-            HistoryRange::Before { seq, limit } => {
-                let hi = seq.saturating_sub(1).min(head);
-                ((hi + 1).saturating_sub(clamp(limit)), hi)
-            }
-            HistoryRange::From { seq, limit } => {
-                (seq, seq.saturating_add(clamp(limit) - 1).min(head))
-            }
+        let head = r.keys().next_back().copied().unwrap_or(0);
+        let clamp = |limit: u32| limit.clamp(1, MAX_HISTORY_LIMIT) as usize;
+        let messages = match range {
+            HistoryRange::Last { limit } => newest(r.range(..), clamp(limit)),
+            HistoryRange::Before { seq, limit } => newest(r.range(..seq), clamp(limit)),
+            HistoryRange::From { seq, limit } => r
+                .range(seq..)
+                .take(clamp(limit))
+                .map(|(_, m)| m.clone())
+                .collect(),
         };
-        let lo = lo.max(r.first).max(1);
-        if hi < lo {
-            return (head, Vec::new());
-        }
-        let start = (lo - r.first) as usize;
-        let end = (hi - r.first + 1) as usize;
-        (head, r.messages[start..end.min(r.messages.len())].to_vec())
+        (head, messages)
     }
 
     /// Number of messages held.
     pub fn len(&self) -> usize {
-        self.rooms.values().map(|r| r.messages.len()).sum()
+        self.rooms.values().map(BTreeMap::len).sum()
     }
 
     /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// The last `n` messages of a seq-ordered iterator, oldest first.
+fn newest<'a>(
+    it: impl DoubleEndedIterator<Item = (&'a u64, &'a Committed)>,
+    n: usize,
+) -> Vec<Committed> {
+    let mut v: Vec<Committed> = it.rev().take(n).map(|(_, m)| m.clone()).collect();
+    v.reverse();
+    v
 }
 
 #[cfg(test)]
@@ -149,9 +135,11 @@ mod tests {
         assert_eq!(h.append(m("a", 1)), Appended::New);
         assert_eq!(h.append(m("a", 2)), Appended::New);
         assert_eq!(h.append(m("a", 2)), Appended::Duplicate);
-        assert_eq!(h.append(m("a", 5)), Appended::Gap { head: 2 });
         assert_eq!(h.head("a"), 2);
         assert_eq!(h.head("b"), 0);
+        assert_eq!(h.first_missing("a", 2), None);
+        assert_eq!(h.first_missing("a", 3), Some(3));
+        assert_eq!(h.first_missing("b", 1), Some(1));
     }
 
     #[test]
@@ -186,13 +174,18 @@ mod tests {
     }
 
     #[test]
-    fn history_starting_after_a_snapshot() {
+    fn history_starting_after_a_snapshot_is_back_filled() {
         let mut h = RoomHistory::new();
-        assert_eq!(h.append(m("r", 10)), Appended::Gap { head: 0 });
-        assert_eq!(h.append(m("r", 11)), Appended::New);
+        h.append(m("r", 10));
+        h.append(m("r", 11));
         let (head, v) = h.range("r", HistoryRange::Last { limit: 50 });
         assert_eq!((head, seqs(&v)), (11, vec![10, 11]));
+        assert_eq!(h.first_missing("r", 9), Some(1));
+        for s in 1..=9 {
+            assert_eq!(h.append(m("r", s)), Appended::New);
+        }
+        assert_eq!(h.first_missing("r", 11), None);
         let (_, v) = h.range("r", HistoryRange::From { seq: 1, limit: 50 });
-        assert_eq!(seqs(&v), vec![10, 11]);
+        assert_eq!(seqs(&v), (1..=11).collect::<Vec<_>>());
     }
 }

@@ -254,6 +254,7 @@ impl Node {
 
     fn on_presence_tick(&mut self) {
         self.announce();
+        self.server_retry_backfills();
         let changes = self.presence.tick(Instant::now());
         self.emit_changes(changes);
     }

@@ -64,6 +64,10 @@ pub(super) struct ServerPart {
     reported_leader: Option<(u64, Option<NodeId>)>,
     /// Servers the core has been told about.
     told: BTreeSet<NodeId>,
+    /// Rooms whose history before a snapshot is being fetched, up to which seq.
+    backfill: std::collections::BTreeMap<String, u64>,
+    /// Back-fill requests in flight, by request id.
+    backfills: HashMap<OutboundRequestId, String>,
 }
 
 /// The core's node id of a peer: its ed25519 public key.
@@ -119,6 +123,8 @@ impl ServerPart {
             sent: HashMap::new(),
             reported_leader: None,
             told: BTreeSet::new(),
+            backfill: Default::default(),
+            backfills: HashMap::new(),
         })
     }
 
@@ -283,16 +289,10 @@ impl Node {
         let Some(s) = self.server.as_mut() else {
             return;
         };
-        match s.history.append(msg.clone()) {
-            Appended::New => {
-                let _ = s.disk.send(Job::History(msg.clone()));
-            }
-            Appended::Duplicate => return,
-            Appended::Gap { head } => {
-                warn!(room = %msg.room, head, seq = msg.seq, "history gap");
-                let _ = s.disk.send(Job::History(msg.clone()));
-            }
+        if s.history.append(msg.clone()) == Appended::Duplicate {
+            return;
         }
+        let _ = s.disk.send(Job::History(msg.clone()));
         if s.core.role() == order::Role::Leader {
             self.publish_committed(&msg);
         }
@@ -301,9 +301,71 @@ impl Node {
     /// After a snapshot install, the history before the snapshot's room heads
     /// was never applied here: fetch it from other servers.
     fn backfill(&mut self, rooms: std::collections::BTreeMap<String, u64>) {
-        // Not done yet: such a server serves history from the snapshot on.
         for (room, head) in rooms {
-            warn!(%room, head, "history before the snapshot is not held here");
+            if let Some(s) = self.server.as_mut() {
+                s.backfill.insert(room.clone(), head);
+            }
+            self.backfill_next(room);
+        }
+    }
+
+    /// Resumes back-fills that have no request in flight (every presence tick).
+    pub(super) fn server_retry_backfills(&mut self) {
+        let Some(s) = self.server.as_ref() else {
+            return;
+        };
+        let idle: Vec<String> = s
+            .backfill
+            .keys()
+            .filter(|r| !s.backfills.values().any(|b| b == *r))
+            .cloned()
+            .collect();
+        for room in idle {
+            self.backfill_next(room);
+        }
+    }
+
+    /// Asks a server for the first messages of `room` still missing here.
+    fn backfill_next(&mut self, room: String) {
+        let Some(s) = self.server.as_mut() else {
+            return;
+        };
+        let Some(upto) = s.backfill.get(&room).copied() else {
+            return;
+        };
+        let Some(missing) = s.history.first_missing(&room, upto) else {
+            info!(%room, upto, "history back-filled");
+            s.backfill.remove(&room);
+            return;
+        };
+        let leader = s.core.leader().as_ref().and_then(peer_id);
+        let others: Vec<PeerId> = self
+            .connected
+            .iter()
+            .filter(|(_, r)| **r == Some(Role::Server))
+            .map(|(p, _)| *p)
+            .collect();
+        let source = leader
+            .filter(|l| *l != self.me && self.connected.contains_key(l))
+            .or_else(|| others.get(missing as usize % others.len().max(1)).copied());
+        let Some(source) = source else {
+            warn!(%room, "no server to back-fill history from");
+            return;
+        };
+        let request = Request::History {
+            room: room.clone(),
+            range: wire::HistoryRange::From {
+                seq: missing,
+                limit: wire::MAX_HISTORY_LIMIT,
+            },
+        };
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .rpc
+            .send_request(&source, request);
+        if let Some(s) = self.server.as_mut() {
+            s.backfills.insert(id, room);
         }
     }
 
@@ -508,6 +570,22 @@ impl Node {
             return;
         };
         s.sent.remove(&id);
+        if let Some(room) = s.backfills.remove(&id) {
+            let mut progress = false;
+            if let Response::History { messages, .. } = response {
+                for msg in messages.into_iter().filter(|m| m.room == room) {
+                    if s.history.append(msg.clone()) == Appended::New {
+                        let _ = s.disk.send(Job::History(msg));
+                        progress = true;
+                    }
+                }
+            }
+            // Without progress, try again (elsewhere) at the next retry tick.
+            if progress {
+                self.backfill_next(room);
+            }
+            return;
+        }
         if let Some(channel) = s.forwarded.remove(&id) {
             let _ = self
                 .swarm
@@ -523,6 +601,9 @@ impl Node {
             return;
         };
         s.sent.remove(&id);
+        if s.backfills.remove(&id).is_some() {
+            return; // retried at the next retry tick
+        }
         if let Some(channel) = s.forwarded.remove(&id) {
             let _ = self.swarm.behaviour_mut().rpc.send_response(
                 channel,
