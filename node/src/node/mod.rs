@@ -529,11 +529,7 @@ impl Node {
             }
             BehaviourEvent::Kad(kad::Event::RoutingUpdated {
                 peer, addresses, ..
-            }) => {
-                if self.role == Role::Server {
-                    self.dial(peer, addresses.into_vec());
-                }
-            }
+            }) if self.role == Role::Server => self.dial(peer, addresses.into_vec()),
             BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,
                 message_id,
@@ -545,15 +541,14 @@ impl Node {
                     .gossipsub
                     .report_message_validation_result(&message_id, &propagation_source, verdict);
             }
-            BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { topic, .. }) => {
-                // Servers relay every room some peer is in, so the room's mesh
-                // spans the network.
-                if self.role == Role::Server && wire::topic_room(&topic).is_some() {
-                    let topic = gossipsub::TopicHash::from_raw(topic.as_str());
-                    let ident = gossipsub::IdentTopic::new(topic.as_str());
-                    if let Err(e) = self.swarm.behaviour_mut().gossipsub.subscribe(&ident) {
-                        debug!("subscribe {topic}: {e}");
-                    }
+            // Servers relay every room some peer is in, so the room's mesh spans
+            // the network.
+            BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { topic, .. })
+                if self.role == Role::Server && wire::topic_room(&topic).is_some() =>
+            {
+                let ident = gossipsub::IdentTopic::new(topic.as_str());
+                if let Err(e) = self.swarm.behaviour_mut().gossipsub.subscribe(&ident) {
+                    debug!("subscribe {topic}: {e}");
                 }
             }
             BehaviourEvent::Rpc(request_response::Event::Message { peer, message, .. }) => {

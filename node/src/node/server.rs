@@ -107,8 +107,10 @@ impl ServerPart {
             history.len(),
             dir.display()
         );
-        let mut core_config = order::Config::default();
-        core_config.bootstrap_expect = config.bootstrap_expect;
+        let core_config = order::Config {
+            bootstrap_expect: config.bootstrap_expect,
+            ..order::Config::default()
+        };
         let seed = rand::random();
         let core = order::Server::new(id, core_config, recovered, seed);
         let (jobs, completions) = disk::spawn(disk);
