@@ -3,9 +3,10 @@
 //! join as learners, caught-up learners become voters, long-silent members are
 //! removed. Voter changes go through a joint configuration, one at a time.
 
+use crate::io::PersistOp;
 use crate::membership::Membership;
-use crate::message::{Body, Payload};
-use crate::server::Server;
+use crate::message::{Body, Entry, Payload};
+use crate::server::{OpKind, Server};
 use crate::types::{ClusterId, Instant, NodeId};
 use std::collections::BTreeSet;
 
@@ -15,9 +16,14 @@ impl Server {
         let mut known: BTreeSet<NodeId> = self.discovered.union(&self.live).copied().collect();
         known.insert(self.id);
         match self.cfg.bootstrap_expect {
-            // Exactly the expected servers and no sign of an existing cluster: every one of
-            // them writes the same first entry. With more servers known, join instead.
-            Some(n) if known.len() == n.max(1) && !self.cluster_seen => {
+            // Exactly the expected servers and no sign of an existing cluster after one round
+            // of `Join` (a founder restarting without its first write hears the others): every
+            // one of them writes the same first entry. With more servers known, join instead.
+            Some(n)
+                if known.len() == n.max(1)
+                    && !self.cluster_seen
+                    && now.since(self.start_time) >= self.cfg.heartbeat_ms * 4 =>
+            {
                 let founder = known.iter().next_back().copied().unwrap_or(self.id);
                 self.form(now, ClusterId { founder }, known);
                 return;
@@ -44,9 +50,23 @@ impl Server {
         if self.log.last_index() != 0 {
             return;
         }
-        self.term = self.term.max(1);
-        self.persist_hard();
-        self.append_entry(Payload::Config(Membership::new(cluster, voters)));
+        if self.term == 0 {
+            self.term = 1;
+            self.persist_hard();
+        }
+        // Always term 1, whatever our term is now: every founder writes the same entry.
+        let entry = Entry {
+            index: 1,
+            term: 1,
+            payload: Payload::Config(Membership::new(cluster, voters)),
+        };
+        self.log.push(entry.clone());
+        self.persist(
+            PersistOp::Append {
+                entries: vec![entry],
+            },
+            OpKind::Append { from: 1, to: 1 },
+        );
         self.reset_election_timer(now);
     }
 

@@ -363,8 +363,9 @@ mod tests {
             s.handle(Instant(0), Input::Discovered(n(p)));
         }
         s.handle_timeout(Instant(0));
+        s.handle_timeout(Instant(200));
         let mut disk = MemStorage::default();
-        drain_persist(&mut s, &mut disk, Instant(0));
+        drain_persist(&mut s, &mut disk, Instant(200));
         assert_eq!(s.voters().len(), 3);
         (s, disk)
     }

@@ -118,7 +118,8 @@ pub enum Body {
     AppendResp {
         /// Whether `prev` matched.
         success: bool,
-        /// The highest index known to match the leader and stored durably.
+        /// On success: the highest index known to match the leader and stored durably.
+        /// On failure: the `prev.index` that did not match (lets the leader drop stale rejections).
         match_index: Index,
         /// On failure: where the leader should retry from.
         hint: Index,

@@ -124,7 +124,7 @@ impl Server {
                 from,
                 Body::AppendResp {
                     success: false,
-                    match_index: 0,
+                    match_index: prev.index,
                     hint,
                 },
             );
@@ -267,16 +267,31 @@ impl Server {
             if match_index > last {
                 return;
             }
+            let advanced = match_index > p.matched;
             p.matched = p.matched.max(match_index);
+            // Only the answer to the current probe (or a newer one) ends probing; a stale
+            // success must not restart a full pipelining window.
+            if match_index + 1 >= p.next {
+                p.probe = false;
+            }
             p.next = p.next.max(p.matched + 1);
-            p.probe = false;
+            // While probing, answer only progress (not every duplicate acknowledgement).
+            let send = advanced || !p.probe;
             self.advance_commit();
-            self.send_append(from, false);
+            if send {
+                self.send_append(from, false);
+            }
         } else {
             if hint == 0 {
                 return; // a stale-term answer; the term check already handled it
             }
-            let next = hint.clamp(p.matched + 1, last + 1);
+            // On failure `match_index` is the rejected `prev`: ignore answers to anything but
+            // the current probe, so that stale rejections cannot make the leader resend in bulk.
+            let rejected = match_index;
+            if rejected < p.matched || (p.probe && rejected + 1 != p.next) {
+                return;
+            }
+            let next = hint.min(rejected).clamp(p.matched + 1, last + 1);
             let repeat = p.probe && next == p.next;
             p.next = next;
             p.probe = true;
@@ -334,6 +349,7 @@ mod tests {
         let mut s = Server::new(n(1), cfg, Recovered::default(), 1);
         s.handle(Instant(0), Input::Discovered(n(2)));
         s.handle_timeout(Instant(0));
+        s.handle_timeout(Instant(200));
         let mut last = 0;
         while let Some(o) = s.poll_output() {
             if let Output::Persist { id, .. } = o {
@@ -439,11 +455,11 @@ mod tests {
         );
         let _ = acks(&mut s);
         s.handle(Instant(11), append(&s, 3, (9, 3), &[], 0));
-        assert_eq!(acks(&mut s).0, vec![(false, 0, 5)]);
+        assert_eq!(acks(&mut s).0, vec![(false, 9, 5)]);
         s.handle(Instant(12), append(&s, 3, (4, 3), &[], 0));
         assert_eq!(
             acks(&mut s).0,
-            vec![(false, 0, 2)],
+            vec![(false, 4, 2)],
             "skips the whole conflicting term"
         );
     }

@@ -485,10 +485,28 @@ impl Server {
         }
         match (self.cluster(), msg.cluster) {
             (Some(mine), Some(theirs)) if mine != theirs => return,
-            // A server without a cluster only asks to join or answers our Appends.
-            (Some(_), None) if !matches!(msg.body, Body::Join | Body::AppendResp { .. }) => return,
+            // A server without a cluster (new, or a founder whose first write was lost) asks to
+            // join, answers Appends, and votes: with an empty durable log it never acknowledged
+            // anything, so its vote cannot elect a leader lacking a committed entry.
+            (Some(_), None)
+                if !matches!(
+                    msg.body,
+                    Body::Join
+                        | Body::AppendResp { .. }
+                        | Body::PreVoteResp { .. }
+                        | Body::VoteResp { .. }
+                ) =>
+            {
+                return
+            }
             (None, _)
-                if !matches!(msg.body, Body::Append { .. } | Body::InstallSnapshot { .. }) =>
+                if !matches!(
+                    msg.body,
+                    Body::Append { .. }
+                        | Body::InstallSnapshot { .. }
+                        | Body::PreVote { .. }
+                        | Body::Vote { .. }
+                ) =>
             {
                 return
             }

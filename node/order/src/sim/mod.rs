@@ -237,6 +237,8 @@ pub struct Sim {
     by_id: BTreeMap<NodeId, usize>,
     clients: Vec<SimClient>,
     blocked: BTreeSet<(usize, usize)>,
+    /// Per directed link: when its last in-order message arrives.
+    links: BTreeMap<(usize, usize), u64>,
     p: Params,
     healing: bool,
     trace: bool,
@@ -265,6 +267,7 @@ impl Sim {
             by_id: BTreeMap::new(),
             clients: Vec::new(),
             blocked: BTreeSet::new(),
+            links: BTreeMap::new(),
             p,
             healing: false,
             trace,
@@ -541,10 +544,14 @@ impl Sim {
         };
         let mut ev = Some(ev);
         for k in 0..copies {
+            // Links are streams: in order, except the occasional slow message (reordering).
             let d = if !self.healing && self.rng.gen_bool(self.p.slow) {
                 self.rng.gen_range(20..400)
             } else {
-                self.rng.gen_range(1..8)
+                let at = (self.now + self.rng.gen_range(1..8))
+                    .max(self.links.get(&(from, to)).copied().unwrap_or(0));
+                self.links.insert((from, to), at);
+                at - self.now
             };
             let e = if k + 1 == copies {
                 ev.take()
@@ -876,10 +883,14 @@ impl Sim {
                 self.log(|| "heal network".to_string());
             }
             5 => {
-                let formed = self
-                    .nodes
-                    .iter()
-                    .any(|x| x.core.as_ref().is_some_and(|c| c.membership().is_some()));
+                // Join-only servers are added once a cluster durably exists (as an operator would).
+                let formed = self.nodes.iter().any(|x| {
+                    x.disk.snapshot.is_some()
+                        || x.disk
+                            .entries
+                            .iter()
+                            .any(|e| matches!(e.payload, crate::message::Payload::Config(_)))
+                });
                 if formed && self.nodes.iter().filter(|x| !x.dead).count() < 7 {
                     // Started with the cluster's address: it joins, never forms a cluster of its own.
                     let cfg = Config {
