@@ -25,6 +25,8 @@ pub enum Cmd {
     Status(StatusArgs),
     /// Start a local 3-server cluster and chat on it (the quickest way to try Chorus).
     Up(UpArgs),
+    /// Run a local cluster under a recorded workload and a fault schedule, then check every promise (docs/testing.md).
+    Harness(HarnessArgs),
 }
 
 /// Flags shared by servers and clients.
@@ -107,4 +109,57 @@ pub struct UpArgs {
     /// Run the client with the JSON interface instead of the line interface.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Flags of `chorus harness`.
+#[derive(Args, Debug, Clone)]
+pub struct HarnessArgs {
+    /// Number of servers.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=9))]
+    pub servers: u8,
+    /// Number of clients (each in every room).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=500))]
+    pub clients: u16,
+    /// Messages per second, all clients together.
+    #[arg(long, default_value_t = 50.0)]
+    pub rate: f64,
+    /// Bytes per message (16 to 4096).
+    #[arg(long, default_value_t = 100)]
+    pub size: usize,
+    /// Number of rooms.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub rooms: u16,
+    /// How long the workload runs (e.g. 30s, 10m).
+    #[arg(long, default_value = "10s", value_parser = crate::harness::parse_duration)]
+    pub duration: std::time::Duration,
+    /// Faults to inject, comma separated: kill-leader, kill-random, kill-all, pause, pause-leader, restart, partition, partition-leader, isolate-minority (partitions need --netns).
+    #[arg(long, value_delimiter = ',')]
+    pub faults: Vec<String>,
+    /// Time between faults.
+    #[arg(long, default_value = "2s", value_parser = crate::harness::parse_duration)]
+    pub every: std::time::Duration,
+    /// How long a killed server stays down or a paused one stopped.
+    #[arg(long, default_value = "1s", value_parser = crate::harness::parse_duration)]
+    pub downtime: std::time::Duration,
+    /// Seed of the fault schedule.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// How long to wait for convergence after healing.
+    #[arg(long, default_value = "30s", value_parser = crate::harness::parse_duration)]
+    pub settle: std::time::Duration,
+    /// Write the full history and report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Directory for the nodes' data dirs and logs. Default: a fresh one under $TMPDIR, removed after a passing run.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Keep the directory of a passing run.
+    #[arg(long)]
+    pub keep: bool,
+    /// Each node in its own network namespace (root; not implemented yet).
+    #[arg(long)]
+    pub netns: bool,
+    /// No progress output (the report is still printed).
+    #[arg(long)]
+    pub quiet: bool,
 }

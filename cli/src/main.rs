@@ -3,6 +3,7 @@
 mod args;
 mod dirs;
 mod frontend;
+mod harness;
 mod line;
 mod tui;
 mod up;
@@ -113,5 +114,14 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Up(args) => up::run(args).await,
+        Cmd::Harness(args) => {
+            // Blocking on purpose: the harness drives child processes from this
+            // one thread (their death signal is tied to it).
+            if harness::run(args)? {
+                Ok(())
+            } else {
+                bail!("the harness found violations")
+            }
+        }
     }
 }
