@@ -24,6 +24,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+pub mod cluster;
+pub mod netns;
+
 /// Default timeout of a wait: generous, tests run on loaded 2-core CI machines.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -407,6 +410,44 @@ impl Node {
                 }
             }
         }
+    }
+
+    /// Waits up to `timeout` until `pred` holds for everything printed so far
+    /// (all runs; waits that returned lines do not hide them from it). Fails
+    /// with `what` and the node's report.
+    pub fn wait_until(&mut self, what: &str, timeout: Duration, pred: impl Fn(&[Value]) -> bool) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.poll();
+            if pred(&self.history) {
+                return;
+            }
+            match self
+                .rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(line) => self.take_line(line),
+                Err(RecvTimeoutError::Timeout) => {
+                    let report = self.report();
+                    panic!("{}: not {what} within {timeout:?}\n{report}", self.name())
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let status = self.child.as_mut().and_then(|c| c.wait().ok());
+                    let report = self.report();
+                    panic!(
+                        "{}: stdout closed (exit: {status:?}) while waiting until {what}\n{report}",
+                        self.name(),
+                    )
+                }
+            }
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// Waits for an event of kind `kind` matching `pred`.
