@@ -84,14 +84,16 @@ impl Proc {
 
     /// Starts it; its lines go to `tx`.
     pub fn start(&mut self, tx: &Sender<Line>) -> Result<()> {
-        let exe = std::env::current_exe().context("cannot find the chorus executable")?;
         let log = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log)
             .with_context(|| format!("cannot open {}", self.log.display()))?;
-        let mut cmd = Command::new(exe);
-        cmd.args(&self.args)
+        // The running executable itself, even when a rebuild replaced the file
+        // (in the forked child /proc/self/exe is still this binary).
+        let mut cmd = Command::new("/proc/self/exe");
+        cmd.arg0("chorus")
+            .args(&self.args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log));
