@@ -2,8 +2,11 @@
 //! until acknowledged, delivers committed messages in `seq` order (gossip, gap
 //! fetches, history), and follows the cluster's leader and room heads.
 
-use std::collections::{BTreeSet, HashMap};
-use std::time::Instant;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+/// A server's announced view counts for this long (a few missed heartbeats).
+const VIEW_TTL: Duration = Duration::from_millis(3500);
 
 use libp2p::{request_response::OutboundRequestId, PeerId};
 use rand::seq::IteratorRandom;
@@ -45,7 +48,9 @@ pub(super) struct ClientPart {
     history_wanted: BTreeSet<String>,
     /// How many messages of history to load on joining.
     history_limit: u32,
-    /// The newest cluster view heard from a server, and from whom.
+    /// The latest view of the cluster announced by each server, and when.
+    views: BTreeMap<PeerId, (Instant, ClusterView)>,
+    /// The servers' views merged: what `status` reports.
     pub(super) cluster: Option<ClusterView>,
 }
 
@@ -62,6 +67,7 @@ impl ClientPart {
             rpcs: HashMap::new(),
             history_wanted: BTreeSet::new(),
             history_limit,
+            views: BTreeMap::new(),
             cluster: None,
         }
     }
@@ -230,6 +236,7 @@ impl Node {
 
     /// Periodic work: resend overdue submissions, fetch gaps, load history.
     pub(super) fn client_tick(&mut self) {
+        self.refresh_cluster(Instant::now());
         let Some(c) = self.client() else { return };
         let actions = c.session.tick(Instant::now());
         for action in actions {
@@ -269,8 +276,8 @@ impl Node {
         }));
     }
 
-    /// A server announced its view of the cluster.
-    pub(super) fn client_cluster_view(&mut self, view: ClusterView) {
+    /// Server `from` announced its view of the cluster.
+    pub(super) fn client_cluster_view(&mut self, from: PeerId, view: ClusterView) {
         let now = Instant::now();
         let Some(c) = self.client.as_mut() else {
             return;
@@ -278,25 +285,45 @@ impl Node {
         for (room, head) in &view.heads {
             c.session.head(now, room, *head);
         }
-        let newer = match &c.cluster {
-            None => true,
-            Some(old) => {
-                view.term > old.term
-                    || (view.term == old.term && old.leader.is_none() && view.leader.is_some())
-                    || (view.term == old.term && view.commit_index > old.commit_index)
-            }
-        };
-        if !newer {
+        c.views.insert(from, (now, view));
+        self.refresh_cluster(now);
+    }
+
+    /// Merges the servers' recent views: leader and term from the newest term,
+    /// quorum if any server heard recently is in touch with a quorum.
+    fn refresh_cluster(&mut self, now: Instant) {
+        let Some(c) = self.client.as_mut() else {
             return;
-        }
-        let old_leader = c.cluster.as_ref().map(|o| (o.term, o.leader.clone()));
-        let announce = view
-            .leader
-            .clone()
-            .filter(|l| old_leader != Some((view.term, Some(l.clone()))));
-        let term = view.term;
-        c.cluster = Some(view);
-        if let Some(peer_id) = announce {
+        };
+        c.views
+            .retain(|_, (at, _)| now.saturating_duration_since(*at) < VIEW_TTL);
+        let best = c
+            .views
+            .values()
+            .map(|(_, v)| v)
+            .max_by_key(|v| (v.term, v.leader.is_some(), v.commit_index));
+        let Some(best) = best else {
+            if let Some(old) = c.cluster.as_mut() {
+                old.quorum = false;
+            }
+            return;
+        };
+        let mut merged = best.clone();
+        merged.quorum = c.views.values().any(|(_, v)| v.quorum);
+        merged.commit_index = c
+            .views
+            .values()
+            .map(|(_, v)| v.commit_index)
+            .max()
+            .unwrap_or(0);
+        let old = c.cluster.as_ref().map(|o| (o.term, o.leader.clone()));
+        let new_leader = merged.leader.clone().filter(|_| {
+            old.as_ref()
+                .is_none_or(|(t, l)| (merged.term, &merged.leader) != (*t, l) && merged.term >= *t)
+        });
+        let term = merged.term;
+        c.cluster = Some(merged);
+        if let Some(peer_id) = new_leader {
             self.emit(Event::Leader { term, peer_id });
         }
     }

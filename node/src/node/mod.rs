@@ -637,7 +637,7 @@ impl Node {
                 PresenceMsg::Announce(a) => {
                     if let (Some(view), Role::Server) = (&a.cluster, a.role) {
                         if self.client.is_some() {
-                            self.client_cluster_view(view.clone());
+                            self.client_cluster_view(source, view.clone());
                         }
                     }
                     self.presence.announced(Instant::now(), source, &a)
