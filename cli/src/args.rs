@@ -23,10 +23,14 @@ pub enum Cmd {
     Client(ClientArgs),
     /// Ask a running node what it knows.
     Status(StatusArgs),
+    /// Write a new network key for a closed network (give the file to every node with --network-key).
+    Keygen(KeygenArgs),
     /// Start a local 3-server cluster and chat on it (the quickest way to try Chorus).
     Up(UpArgs),
     /// Run a local cluster under a recorded workload and a fault schedule, then check every promise (docs/testing.md).
     Harness(HarnessArgs),
+    /// Measure commit throughput, latency and failover time of a local cluster (docs/benchmarks.md).
+    Bench(BenchArgs),
 }
 
 /// Flags shared by servers and clients.
@@ -44,6 +48,9 @@ pub struct NodeArgs {
     /// Do not use mDNS (LAN discovery).
     #[arg(long)]
     pub no_mdns: bool,
+    /// Closed network: only peers holding this pre-shared key connect (TCP only; see `chorus keygen`).
+    #[arg(long, value_name = "FILE")]
+    pub network_key: Option<PathBuf>,
     /// Machine interface: JSON events on stdout, JSON commands on stdin (docs/json-api.md).
     #[arg(long)]
     pub json: bool,
@@ -92,6 +99,9 @@ pub struct StatusArgs {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 10)]
     pub timeout: u64,
+    /// The closed network's key, if the node is in one.
+    #[arg(long, value_name = "FILE")]
+    pub network_key: Option<PathBuf>,
 }
 
 /// Flags of `chorus up`.
@@ -162,4 +172,44 @@ pub struct HarnessArgs {
     /// No progress output (the report is still printed).
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// Flags of `chorus keygen`.
+#[derive(Args, Debug)]
+pub struct KeygenArgs {
+    /// Where to write the key (created with mode 0600; an existing file is not overwritten).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+/// Flags of `chorus bench`.
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Only these benchmarks, comma separated: throughput, latency, failover, pause. Default: all.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Clients submitting in the throughput and latency runs.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=200))]
+    pub clients: u16,
+    /// Messages each client keeps outstanding in the throughput runs.
+    #[arg(long, default_value_t = 32)]
+    pub window: usize,
+    /// Measured length of each throughput run (the latency run lasts twice as long).
+    #[arg(long, default_value = "5s", value_parser = crate::harness::parse_duration)]
+    pub seconds: std::time::Duration,
+    /// Messages per second in the latency run.
+    #[arg(long, default_value_t = 200.0)]
+    pub rate: f64,
+    /// Messages per second during the failover trials.
+    #[arg(long, default_value_t = 200.0)]
+    pub failover_rate: f64,
+    /// Failover trials of each kind.
+    #[arg(long, default_value_t = 20)]
+    pub trials: u32,
+    /// Write the results as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Directory for the nodes' files (kept). Default: a temporary one, removed after a successful run.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }

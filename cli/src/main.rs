@@ -1,6 +1,7 @@
 //! The `chorus` command: `server`, `client`, `status` and `up`.
 
 mod args;
+mod bench;
 mod dirs;
 mod frontend;
 mod harness;
@@ -64,12 +65,33 @@ fn main() -> ExitCode {
     }
 }
 
-fn node_config(role: Role, args: &NodeArgs, default_dir: std::path::PathBuf) -> NodeConfig {
+fn node_config(role: Role, args: &NodeArgs, default_dir: std::path::PathBuf) -> Result<NodeConfig> {
     let mut config = NodeConfig::new(role, args.data_dir.clone().unwrap_or(default_dir));
     config.listen = args.listen.clone();
     config.bootstrap = args.bootstrap.clone();
     config.mdns = !args.no_mdns;
-    config
+    config.network_key = args
+        .network_key
+        .as_deref()
+        .map(chorus_node::net::read_network_key)
+        .transpose()?;
+    Ok(config)
+}
+
+/// `chorus keygen FILE`: a new random network key, mode 0600, never overwriting.
+fn keygen(file: &std::path::Path) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", file.display()))?;
+    f.write_all(chorus_node::net::new_network_key().as_bytes())?;
+    f.sync_all()?;
+    println!("wrote a new network key to {}", file.display());
+    Ok(())
 }
 
 fn mode(json: bool) -> Mode {
@@ -83,7 +105,7 @@ fn mode(json: bool) -> Mode {
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Cmd::Server(args) => {
-            let mut config = node_config(Role::Server, &args.node, dirs::server());
+            let mut config = node_config(Role::Server, &args.node, dirs::server())?;
             config.bootstrap_expect = args.bootstrap_expect.map(usize::from);
             frontend::run(config, mode(args.node.json), args.node.exit_on_eof, None).await
         }
@@ -96,16 +118,22 @@ async fn run(cli: Cli) -> Result<()> {
                     bail!("--room: {e}");
                 }
             }
-            let mut config = node_config(Role::Client, &args.node, dirs::client(&args.nick));
+            let mut config = node_config(Role::Client, &args.node, dirs::client(&args.nick))?;
             config.nick = Some(args.nick.clone());
             config.rooms = args.room.clone();
             config.history = args.history;
             frontend::run(config, mode(args.node.json), args.node.exit_on_eof, None).await
         }
         Cmd::Status(args) => {
-            let status =
-                chorus_node::query::query_status(args.addr, Duration::from_secs(args.timeout))
-                    .await?;
+            let status = chorus_node::query::query_status(
+                args.addr,
+                Duration::from_secs(args.timeout),
+                args.network_key
+                    .as_deref()
+                    .map(chorus_node::net::read_network_key)
+                    .transpose()?,
+            )
+            .await?;
             if args.json {
                 println!("{}", chorus_node::api::Event::Status(status).to_json_line());
             } else {
@@ -114,6 +142,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Up(args) => up::run(args).await,
+        Cmd::Keygen(args) => keygen(&args.file),
         Cmd::Harness(args) => {
             // Blocking on purpose: the harness drives child processes from this
             // one thread (their death signal is tied to it).
@@ -123,5 +152,6 @@ async fn run(cli: Cli) -> Result<()> {
                 bail!("the harness found violations")
             }
         }
+        Cmd::Bench(args) => bench::run(args),
     }
 }

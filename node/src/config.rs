@@ -28,6 +28,8 @@ pub struct NodeConfig {
     pub history: u32,
     /// Servers: form a new cluster only once this many servers are present.
     pub bootstrap_expect: Option<usize>,
+    /// A closed network: only peers with this pre-shared key can connect (TCP only).
+    pub network_key: Option<libp2p::pnet::PreSharedKey>,
     /// Timings of heartbeats and failure detection.
     pub timing: Timing,
 }
@@ -84,6 +86,7 @@ impl NodeConfig {
             rooms: Vec::new(),
             history: 50,
             bootstrap_expect: None,
+            network_key: None,
             timing: Timing::default(),
         }
     }

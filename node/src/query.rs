@@ -6,45 +6,42 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use futures::StreamExt;
-use libp2p::{
-    noise, request_response, swarm::SwarmEvent, tcp, yamux, Multiaddr, StreamProtocol, SwarmBuilder,
-};
+use libp2p::{request_response, swarm::SwarmEvent, Multiaddr, StreamProtocol};
 
 use crate::api::Status;
 use crate::wire::{self, Request, Response};
 
 /// Connects to `addr`, asks for the node's status and returns it; fails after `timeout`.
-pub async fn query_status(addr: Multiaddr, timeout: Duration) -> Result<Status> {
-    tokio::time::timeout(timeout, query(addr.clone()))
+/// `network_key`: the closed network's key, if it is one.
+pub async fn query_status(
+    addr: Multiaddr,
+    timeout: Duration,
+    network_key: Option<libp2p::pnet::PreSharedKey>,
+) -> Result<Status> {
+    tokio::time::timeout(timeout, query(addr.clone(), network_key))
         .await
         .map_err(|_| anyhow!("no answer from {addr} within {timeout:?}"))?
 }
 
-async fn query(addr: Multiaddr) -> Result<Status> {
+async fn query(addr: Multiaddr, network_key: Option<libp2p::pnet::PreSharedKey>) -> Result<Status> {
     let codec = request_response::cbor::codec::Codec::<Request, Response>::default()
         .set_request_size_maximum(wire::MAX_RPC_BYTES)
         .set_response_size_maximum(wire::MAX_RPC_BYTES);
-    let mut swarm = SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default(),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .context("TCP transport")?
-        .with_quic()
-        .with_behaviour(|_| {
-            request_response::Behaviour::with_codec(
+    let mut swarm = crate::net::build_with(
+        libp2p::identity::Keypair::generate_ed25519(),
+        network_key,
+        Duration::from_secs(30),
+        |_| {
+            Ok(request_response::Behaviour::with_codec(
                 codec,
                 [(
                     StreamProtocol::new(wire::RPC_PROTOCOL),
                     request_response::ProtocolSupport::Outbound,
                 )],
                 request_response::Config::default(),
-            )
-        })
-        .map_err(|e| anyhow!("cannot build the query peer: {e}"))?
-        .build();
+            ))
+        },
+    )?;
     swarm
         .dial(addr.clone())
         .with_context(|| format!("cannot dial {addr}"))?;

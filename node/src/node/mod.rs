@@ -70,14 +70,24 @@ pub async fn start(
     let mut swarm = build_swarm(&config, key)?;
     let me = *swarm.local_peer_id();
 
-    let listen = if config.listen.is_empty() {
-        vec![
+    let listen = match (config.listen.is_empty(), config.network_key.is_some()) {
+        (true, false) => vec![
             "/ip4/0.0.0.0/tcp/0".parse()?,
             "/ip4/0.0.0.0/udp/0/quic-v1".parse()?,
-        ]
-    } else {
-        config.listen.clone()
+        ],
+        (true, true) => vec!["/ip4/0.0.0.0/tcp/0".parse()?],
+        (false, _) => config.listen.clone(),
     };
+    if config.network_key.is_some() {
+        if let Some(quic) = listen
+            .iter()
+            .find(|a| a.iter().any(|p| matches!(p, Protocol::QuicV1)))
+        {
+            anyhow::bail!(
+                "cannot listen on {quic}: a closed network (--network-key) works over TCP only"
+            );
+        }
+    }
     let mut listeners = HashSet::new();
     for addr in &listen {
         let id = swarm
