@@ -26,6 +26,7 @@ use serde_json::{json, Value};
 
 use crate::args::HarnessArgs;
 use check::{Ack, ClientHistory, Delivery, History, LeaderReport, Send};
+pub(crate) use proc::State as ProcState;
 use proc::{Line, Proc, State};
 
 /// Set by SIGINT/SIGTERM.
@@ -194,39 +195,68 @@ pub fn message_tag(text: &str) -> Option<u64> {
 }
 
 /// The state of a run.
-pub struct Run {
-    start: Instant,
-    dir: PathBuf,
-    procs: Vec<Proc>,
-    tx: Sender<Line>,
-    rx: Receiver<Line>,
-    servers: Vec<usize>,
-    clients: Vec<usize>,
-    audit: Option<usize>,
-    rooms: Vec<String>,
+pub(crate) struct Run {
+    pub(crate) start: Instant,
+    pub(crate) dir: PathBuf,
+    pub(crate) procs: Vec<Proc>,
+    pub(crate) tx: Sender<Line>,
+    pub(crate) rx: Receiver<Line>,
+    pub(crate) servers: Vec<usize>,
+    pub(crate) clients: Vec<usize>,
+    pub(crate) audit: Option<usize>,
+    pub(crate) rooms: Vec<String>,
     /// Client position by process index.
-    client_pos: HashMap<usize, usize>,
-    history: History,
-    audit_history: ClientHistory,
+    pub(crate) client_pos: HashMap<usize, usize>,
+    pub(crate) history: History,
+    pub(crate) audit_history: ClientHistory,
     /// The newest leader known: (term, peer id).
-    leader: Option<(u64, String)>,
-    statuses: HashMap<usize, (Instant, Value)>,
-    faults: Vec<FaultRecord>,
+    pub(crate) leader: Option<(u64, String)>,
+    pub(crate) statuses: HashMap<usize, (Instant, Value)>,
+    pub(crate) faults: Vec<FaultRecord>,
     undo: Vec<(Instant, Undo)>,
     /// Problems seen on the way (node errors, exits).
-    notes: Vec<String>,
-    errors: usize,
-    acked: usize,
-    delivered: usize,
-    quiet: bool,
+    pub(crate) notes: Vec<String>,
+    pub(crate) errors: usize,
+    pub(crate) acked: usize,
+    pub(crate) delivered: usize,
+    pub(crate) quiet: bool,
 }
 
 impl Run {
-    fn ms(&self, at: Instant) -> f64 {
+    /// A run with no process yet, keeping its nodes' files in `dir`, with
+    /// rooms `room1`..`room<rooms>`.
+    pub(crate) fn new(dir: PathBuf, rooms: u16, quiet: bool) -> Run {
+        let (tx, rx) = mpsc::channel();
+        Run {
+            start: Instant::now(),
+            dir,
+            procs: Vec::new(),
+            tx,
+            rx,
+            servers: Vec::new(),
+            clients: Vec::new(),
+            audit: None,
+            rooms: (1..=rooms).map(|i| format!("room{i}")).collect(),
+            client_pos: HashMap::new(),
+            history: History::default(),
+            audit_history: ClientHistory::default(),
+            leader: None,
+            statuses: HashMap::new(),
+            faults: Vec::new(),
+            undo: Vec::new(),
+            notes: Vec::new(),
+            errors: 0,
+            acked: 0,
+            delivered: 0,
+            quiet,
+        }
+    }
+
+    pub(crate) fn ms(&self, at: Instant) -> f64 {
         at.saturating_duration_since(self.start).as_secs_f64() * 1000.0
     }
 
-    fn server_name(&self, peer: &str) -> String {
+    pub(crate) fn server_name(&self, peer: &str) -> String {
         self.servers
             .iter()
             .map(|i| &self.procs[*i])
@@ -236,12 +266,16 @@ impl Run {
     }
 
     /// Handles one line a node printed.
-    fn handle(&mut self, line: Line) {
+    pub(crate) fn handle(&mut self, line: Line) {
         let at_ms = self.ms(line.at);
         let node = line.node;
         let Some(proc) = self.procs.get_mut(node) else {
             return;
         };
+        if line.start != proc.starts && line.event.is_none() {
+            // The end of an earlier run of a restarted node.
+            return;
+        }
         let Some(event) = line.event else {
             if proc.state != State::Down {
                 let note = format!(
@@ -344,7 +378,7 @@ impl Run {
     }
 
     /// Handles lines until `until`.
-    fn pump(&mut self, until: Instant) {
+    pub(crate) fn pump(&mut self, until: Instant) {
         loop {
             let now = Instant::now();
             if now >= until {
@@ -366,7 +400,7 @@ impl Run {
     }
 
     /// Waits until `cond` holds, handling lines.
-    fn wait_until(
+    pub(crate) fn wait_until(
         &mut self,
         what: &str,
         timeout: Duration,
@@ -388,7 +422,7 @@ impl Run {
     }
 
     /// Asks `nodes` for their status and waits for the answers (best effort).
-    fn poll_status(&mut self, nodes: &[usize], timeout: Duration) {
+    pub(crate) fn poll_status(&mut self, nodes: &[usize], timeout: Duration) {
         let asked = Instant::now();
         for i in nodes {
             let _ = self.procs[*i].send(r#"{"cmd":"status"}"#);
@@ -402,7 +436,7 @@ impl Run {
         });
     }
 
-    fn node_args(&self, role: &str, name: &str) -> Vec<String> {
+    pub(crate) fn node_args(&self, role: &str, name: &str) -> Vec<String> {
         vec![
             role.into(),
             "--json".into(),
@@ -414,20 +448,20 @@ impl Run {
         ]
     }
 
-    fn add_proc(&mut self, name: String, server: bool, args: Vec<String>) -> usize {
+    pub(crate) fn add_proc(&mut self, name: String, server: bool, args: Vec<String>) -> usize {
         let idx = self.procs.len();
         let log = self.dir.join(format!("{name}.stderr"));
         self.procs.push(Proc::new(idx, name, server, args, log));
         idx
     }
 
-    fn start(&mut self, idx: usize) -> Result<()> {
+    pub(crate) fn start(&mut self, idx: usize) -> Result<()> {
         self.procs[idx].peer_id.clear();
         let tx = self.tx.clone();
         self.procs[idx].start(&tx)
     }
 
-    fn wait_ready(&mut self, nodes: &[usize], timeout: Duration) -> Result<()> {
+    pub(crate) fn wait_ready(&mut self, nodes: &[usize], timeout: Duration) -> Result<()> {
         let nodes = nodes.to_vec();
         let names: Vec<String> = nodes.iter().map(|i| self.procs[*i].name.clone()).collect();
         self.wait_until(&format!("ready of {}", names.join(", ")), timeout, |r| {
@@ -435,7 +469,7 @@ impl Run {
         })
     }
 
-    fn leader_idx(&self) -> Option<usize> {
+    pub(crate) fn leader_idx(&self) -> Option<usize> {
         let (_, peer) = self.leader.as_ref()?;
         self.servers
             .iter()
@@ -443,7 +477,25 @@ impl Run {
             .find(|i| self.procs[*i].peer_id == *peer)
     }
 
-    fn stop_all(&mut self) {
+    /// Submits harness message `tag` of `size` bytes from client number `c`
+    /// (position in `clients`) to `room`, and records it.
+    pub(crate) fn submit(&mut self, c: usize, room: &str, tag: u64, size: usize) {
+        let idx = self.clients[c];
+        let text = message_text(tag, size);
+        let cmd = json!({"cmd": "send", "room": room, "text": text}).to_string();
+        let at_ms = self.ms(Instant::now());
+        match self.procs[idx].send(&cmd) {
+            Ok(()) => self.history.sends.push(Send {
+                tag,
+                client: self.procs[idx].name.clone(),
+                room: room.to_string(),
+                at_ms,
+            }),
+            Err(e) => self.notes.push(format!("submission #{tag}: {e:#}")),
+        }
+    }
+
+    pub(crate) fn stop_all(&mut self) {
         for p in &mut self.procs {
             p.stop();
         }
@@ -476,30 +528,7 @@ pub fn run(args: HarnessArgs) -> Result<bool> {
         ),
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let (tx, rx) = mpsc::channel();
-    let mut run = Run {
-        start: Instant::now(),
-        dir: dir.clone(),
-        procs: Vec::new(),
-        tx,
-        rx,
-        servers: Vec::new(),
-        clients: Vec::new(),
-        audit: None,
-        rooms: (1..=args.rooms).map(|i| format!("room{i}")).collect(),
-        client_pos: HashMap::new(),
-        history: History::default(),
-        audit_history: ClientHistory::default(),
-        leader: None,
-        statuses: HashMap::new(),
-        faults: Vec::new(),
-        undo: Vec::new(),
-        notes: Vec::new(),
-        errors: 0,
-        acked: 0,
-        delivered: 0,
-        quiet: args.quiet,
-    };
+    let mut run = Run::new(dir.clone(), args.rooms, args.quiet);
     let result = drive(&mut run, &args, &faults);
     run.stop_all();
     let ok = match result {
@@ -519,10 +548,13 @@ pub fn run(args: HarnessArgs) -> Result<bool> {
 
 /// Starts the cluster, runs the workload and nemesis, heals, converges, audits,
 /// checks and reports. Returns whether the run kept every promise.
-fn drive(run: &mut Run, args: &HarnessArgs, faults: &[FaultKind]) -> Result<bool> {
+/// Starts `servers_n` servers (the first alone, the others bootstrapping it),
+/// waits for a leader with every server a voter, then starts `clients_n`
+/// clients in every room and waits until each knows the leader.
+pub(crate) fn setup(run: &mut Run, servers_n: u8, clients_n: u16) -> Result<()> {
     let boot = Duration::from_secs(60);
     // Servers: the first alone, the others bootstrap it.
-    for i in 1..=args.servers {
+    for i in 1..=servers_n {
         let name = format!("s{i}");
         let mut a = run.node_args("server", &name);
         if let Some(first) = run.servers.first() {
@@ -537,7 +569,7 @@ fn drive(run: &mut Run, args: &HarnessArgs, faults: &[FaultKind]) -> Result<bool
     }
     let servers = run.servers.clone();
     run.wait_ready(&servers, boot)?;
-    let n = usize::from(args.servers);
+    let n = usize::from(servers_n);
     run.wait_until("a leader with every server a voter", boot, |r| {
         let Some(l) = r.leader_idx() else {
             return false;
@@ -550,7 +582,7 @@ fn drive(run: &mut Run, args: &HarnessArgs, faults: &[FaultKind]) -> Result<bool
     })?;
     // Clients, in every room, bootstrapping every server.
     let addrs: Vec<String> = servers.iter().map(|i| run.procs[*i].addr.clone()).collect();
-    for i in 1..=args.clients {
+    for i in 1..=clients_n {
         let name = format!("c{i}");
         let mut a = run.node_args("client", &name);
         a.extend(["--nick".into(), name.clone()]);
@@ -580,6 +612,11 @@ fn drive(run: &mut Run, args: &HarnessArgs, faults: &[FaultKind]) -> Result<bool
                 .is_some_and(|(_, s)| s["leader"].is_string() && s["quorum"] == true)
         })
     })?;
+    Ok(())
+}
+
+fn drive(run: &mut Run, args: &HarnessArgs, faults: &[FaultKind]) -> Result<bool> {
+    setup(run, args.servers, args.clients)?;
     let setup = run.start.elapsed();
     if !run.quiet {
         eprintln!(
@@ -633,19 +670,7 @@ fn workload(run: &mut Run, args: &HarnessArgs, faults: &[FaultKind]) -> Result<(
             tag += 1;
             let c = ((tag - 1) / nrooms % nclients) as usize;
             let room = run.rooms[((tag - 1) % nrooms) as usize].clone();
-            let idx = run.clients[c];
-            let text = message_text(tag, args.size);
-            let cmd = json!({"cmd": "send", "room": room, "text": text}).to_string();
-            let at_ms = run.ms(Instant::now());
-            match run.procs[idx].send(&cmd) {
-                Ok(()) => run.history.sends.push(Send {
-                    tag,
-                    client: run.procs[idx].name.clone(),
-                    room,
-                    at_ms,
-                }),
-                Err(e) => run.notes.push(format!("submission #{tag}: {e:#}")),
-            }
+            run.submit(c, &room, tag, args.size);
         }
         // The nemesis.
         if let Some(at) = next_fault {

@@ -23,6 +23,8 @@ use serde_json::Value;
 pub struct Line {
     /// Index of the node in the harness's list.
     pub node: usize,
+    /// Which start of the node printed it (1: the first).
+    pub start: u32,
     /// When it was read.
     pub at: Instant,
     /// The event (None: stdout closed).
@@ -119,12 +121,14 @@ impl Proc {
             .ok_or_else(|| anyhow!("{}: stdout not captured", self.name))?;
         let tx = tx.clone();
         let node = self.idx;
+        let start = self.starts + 1;
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 let event = serde_json::from_str(&line).unwrap_or(Value::String(line));
                 let sent = tx.send(Line {
                     node,
+                    start,
                     at: Instant::now(),
                     event: Some(event),
                 });
@@ -134,6 +138,7 @@ impl Proc {
             }
             let _ = tx.send(Line {
                 node,
+                start,
                 at: Instant::now(),
                 event: None,
             });

@@ -1,0 +1,537 @@
+//! `chorus bench`: commit throughput, latency at a fixed rate and failover
+//! time of a local cluster of real `chorus` processes on 127.0.0.1, driven
+//! through the clients' `--json` interface by the harness's machinery
+//! ([`crate::harness`]). Prints tables and writes JSON; `docs/benchmarks.md`
+//! holds the results.
+//!
+//! Times are taken where the harness reads a client's event line, so they
+//! include the client's JSON encoding and the pipe: they are what a program
+//! driving Chorus sees.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::args::BenchArgs;
+use crate::harness::{self, Run};
+
+/// p50, p90, p99 and max of a histogram of microseconds, in ms.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Quantiles {
+    /// How many values.
+    pub count: u64,
+    /// Median, ms.
+    pub p50: f64,
+    /// 90th percentile, ms.
+    pub p90: f64,
+    /// 99th percentile, ms.
+    pub p99: f64,
+    /// Maximum, ms.
+    pub max: f64,
+}
+
+fn quantiles(h: &Histogram<u64>) -> Quantiles {
+    let ms = |us: u64| us as f64 / 1000.0;
+    Quantiles {
+        count: h.len(),
+        p50: ms(h.value_at_quantile(0.5)),
+        p90: ms(h.value_at_quantile(0.9)),
+        p99: ms(h.value_at_quantile(0.99)),
+        max: ms(h.max()),
+    }
+}
+
+fn histogram() -> Result<Histogram<u64>> {
+    // 1 µs to 10 minutes, 3 significant digits.
+    Histogram::new_with_bounds(1, 600_000_000, 3).context("cannot create a histogram")
+}
+
+fn record_ms(h: &mut Histogram<u64>, ms: f64) {
+    let us = (ms * 1000.0).round().max(1.0) as u64;
+    h.saturating_record(us);
+}
+
+/// One throughput measurement.
+#[derive(Debug, Clone, Serialize)]
+pub struct Throughput {
+    /// Servers.
+    pub servers: u8,
+    /// Clients submitting (each keeps `window` messages outstanding).
+    pub clients: u16,
+    /// Bytes per message.
+    pub size: usize,
+    /// Messages acknowledged per second in the measured window.
+    pub committed_per_s: f64,
+    /// Messages delivered at every client per second in the measured window.
+    pub delivered_all_per_s: f64,
+    /// Submit -> acknowledged under that load.
+    pub ack_latency: Quantiles,
+}
+
+/// The latency measurement at a fixed rate.
+#[derive(Debug, Clone, Serialize)]
+pub struct Latency {
+    /// Servers.
+    pub servers: u8,
+    /// Clients.
+    pub clients: u16,
+    /// Bytes per message.
+    pub size: usize,
+    /// Messages per second offered.
+    pub rate: f64,
+    /// Submit -> acknowledged (`sent`).
+    pub submit_to_ack: Quantiles,
+    /// Submit -> delivered at every client.
+    pub submit_to_delivered_all: Quantiles,
+    /// Messages not delivered at every client by the end.
+    pub incomplete: usize,
+}
+
+/// Failover trials.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failover {
+    /// `kill -9` or `SIGSTOP`.
+    pub fault: String,
+    /// Servers.
+    pub servers: u8,
+    /// Fault -> first acknowledgement of a message submitted after it.
+    pub recovery: Quantiles,
+    /// Every trial, ms.
+    pub trials_ms: Vec<f64>,
+}
+
+/// Everything measured.
+#[derive(Debug, Default, Serialize)]
+pub struct Results {
+    /// Commit throughput runs.
+    pub throughput: Vec<Throughput>,
+    /// Latency runs.
+    pub latency: Vec<Latency>,
+    /// Failover runs.
+    pub failover: Vec<Failover>,
+    /// Machine facts.
+    pub machine: serde_json::Value,
+}
+
+/// An open-loop load: `rate` messages per second spread over clients and rooms.
+struct Load {
+    begin: Instant,
+    rate: f64,
+    size: usize,
+    tag: u64,
+}
+
+impl Load {
+    fn new(rate: f64, size: usize, first_tag: u64) -> Load {
+        Load {
+            begin: Instant::now(),
+            rate,
+            size,
+            tag: first_tag,
+        }
+    }
+
+    /// Submits what is due and handles events for a few ms.
+    fn tick(&mut self, run: &mut Run, first_tag: u64) -> Result<()> {
+        if harness::interrupted() {
+            bail!("interrupted");
+        }
+        let due = first_tag + (self.begin.elapsed().as_secs_f64() * self.rate) as u64;
+        let n = run.clients.len().max(1) as u64;
+        while self.tag < due {
+            self.tag += 1;
+            let room = run.rooms[0].clone();
+            run.submit((self.tag % n) as usize, &room, self.tag, self.size);
+        }
+        run.pump(Instant::now() + Duration::from_millis(2));
+        Ok(())
+    }
+}
+
+/// A fresh cluster in a fresh directory under `base`.
+fn cluster(base: &std::path::Path, name: &str, servers: u8, clients: u16) -> Result<Run> {
+    let dir = base.join(name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut run = Run::new(dir, 1, true);
+    if let Err(e) = harness::setup(&mut run, servers, clients) {
+        run.stop_all();
+        return Err(e);
+    }
+    Ok(run)
+}
+
+/// Message tag -> (deliveries, time of the last), and tag -> submit time.
+fn delivery_times(run: &Run) -> (HashMap<u64, (usize, f64)>, HashMap<u64, f64>) {
+    let mut d: HashMap<u64, (usize, f64)> = HashMap::new();
+    for c in &run.history.clients {
+        for x in &c.deliveries {
+            if let Some(t) = x.tag {
+                let e = d.entry(t).or_insert((0, 0.0));
+                e.0 += 1;
+                e.1 = e.1.max(x.at_ms);
+            }
+        }
+    }
+    let s = run.history.sends.iter().map(|s| (s.tag, s.at_ms)).collect();
+    (d, s)
+}
+
+/// Message id -> tag, from the deliveries.
+fn tags(run: &Run) -> HashMap<String, u64> {
+    run.history
+        .clients
+        .iter()
+        .flat_map(|c| c.deliveries.iter())
+        .filter_map(|d| d.tag.map(|t| (d.id.clone(), t)))
+        .collect()
+}
+
+fn throughput(
+    base: &std::path::Path,
+    servers: u8,
+    size: usize,
+    args: &BenchArgs,
+) -> Result<Throughput> {
+    let clients = args.clients;
+    let mut run = cluster(base, &format!("tput-{servers}-{size}"), servers, clients)?;
+    let result = (|| {
+        let window = args.window;
+        let start = Instant::now();
+        let warm = Duration::from_secs(1);
+        let end = start + warm + args.seconds;
+        let mut tag = 0u64;
+        let mut sent = vec![0usize; run.clients.len()];
+        let room = run.rooms[0].clone();
+        while Instant::now() < end {
+            if harness::interrupted() {
+                bail!("interrupted");
+            }
+            for (c, s) in sent.iter_mut().enumerate() {
+                let acked = run.history.clients[c].acks.len();
+                while *s < acked + window {
+                    tag += 1;
+                    run.submit(c, &room, tag, size);
+                    *s += 1;
+                }
+            }
+            run.pump(Instant::now() + Duration::from_millis(2));
+        }
+        let from = run.ms(start + warm);
+        let to = run.ms(end);
+        let secs = (to - from) / 1000.0;
+        let ids = tags(&run);
+        let (deliveries, sends) = delivery_times(&run);
+        let mut lat = histogram()?;
+        let mut committed = 0usize;
+        for c in &run.history.clients {
+            for a in &c.acks {
+                if a.at_ms >= from && a.at_ms < to {
+                    committed += 1;
+                    if let Some(s) = ids.get(&a.id).and_then(|t| sends.get(t)) {
+                        record_ms(&mut lat, a.at_ms - s);
+                    }
+                }
+            }
+        }
+        let n = run.clients.len();
+        let all = deliveries
+            .values()
+            .filter(|(k, at)| *k == n && *at >= from && *at < to)
+            .count();
+        Ok(Throughput {
+            servers,
+            clients,
+            size,
+            committed_per_s: committed as f64 / secs,
+            delivered_all_per_s: all as f64 / secs,
+            ack_latency: quantiles(&lat),
+        })
+    })();
+    run.stop_all();
+    result
+}
+
+fn latency(base: &std::path::Path, args: &BenchArgs) -> Result<Latency> {
+    let (servers, clients, size, rate) = (3u8, args.clients, 100usize, args.rate);
+    let mut run = cluster(base, "latency", servers, clients)?;
+    let result = (|| {
+        let mut load = Load::new(rate, size, 0);
+        let end = Instant::now() + args.seconds * 2;
+        while Instant::now() < end {
+            load.tick(&mut run, 0)?;
+        }
+        // Let the last ones arrive.
+        run.pump(Instant::now() + Duration::from_secs(2));
+        let ids = tags(&run);
+        let (deliveries, sends) = delivery_times(&run);
+        let mut ack = histogram()?;
+        for c in &run.history.clients {
+            for a in &c.acks {
+                if let Some(s) = ids.get(&a.id).and_then(|t| sends.get(t)) {
+                    record_ms(&mut ack, a.at_ms - s);
+                }
+            }
+        }
+        let mut all = histogram()?;
+        let n = run.clients.len();
+        let mut incomplete = 0;
+        for (tag, at) in &sends {
+            match deliveries.get(tag) {
+                Some((k, last)) if *k == n => record_ms(&mut all, last - at),
+                _ => incomplete += 1,
+            }
+        }
+        Ok(Latency {
+            servers,
+            clients,
+            size,
+            rate,
+            submit_to_ack: quantiles(&ack),
+            submit_to_delivered_all: quantiles(&all),
+            incomplete,
+        })
+    })();
+    run.stop_all();
+    result
+}
+
+fn failover(base: &std::path::Path, pause: bool, args: &BenchArgs) -> Result<Failover> {
+    let servers = 3u8;
+    let name = if pause {
+        "failover-stop"
+    } else {
+        "failover-kill"
+    };
+    let mut run = cluster(base, name, servers, 2)?;
+    let result = (|| {
+        let mut load = Load::new(args.failover_rate, 100, 0);
+        let mut hist = histogram()?;
+        let mut trials = Vec::new();
+        for trial in 1..=args.trials {
+            // Steady state: every server up and acknowledgements flowing.
+            let steady = Instant::now() + Duration::from_millis(1500);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                load.tick(&mut run, 0)?;
+                let all_up = run
+                    .servers
+                    .iter()
+                    .all(|i| run.procs[*i].state == harness::ProcState::Up);
+                let acks_before = run
+                    .history
+                    .clients
+                    .iter()
+                    .map(|c| c.acks.len())
+                    .sum::<usize>();
+                if Instant::now() >= steady
+                    && all_up
+                    && run.leader_idx().is_some()
+                    && acks_before > 0
+                {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    bail!("trial {trial}: the cluster did not settle");
+                }
+            }
+            let Some(leader) = run.leader_idx() else {
+                bail!("trial {trial}: no leader");
+            };
+            let fault_at = Instant::now();
+            let fault_ms = run.ms(fault_at);
+            if pause {
+                run.procs[leader].pause()?;
+            } else {
+                run.procs[leader].kill();
+            }
+            let first_tag = load.tag;
+            let ids = |run: &Run| -> Option<f64> {
+                // The first ack of a message submitted after the fault.
+                let t = tags(run);
+                run.history
+                    .clients
+                    .iter()
+                    .flat_map(|c| c.acks.iter().rev().take(200))
+                    .filter(|a| a.at_ms >= fault_ms)
+                    .filter(|a| t.get(&a.id).is_some_and(|tag| *tag > first_tag))
+                    .map(|a| a.at_ms)
+                    .min_by(f64::total_cmp)
+            };
+            let deadline = fault_at + Duration::from_secs(30);
+            let recovered = loop {
+                load.tick(&mut run, 0)?;
+                if let Some(at) = ids(&run) {
+                    break at - fault_ms;
+                }
+                if Instant::now() >= deadline {
+                    bail!("trial {trial}: no commit within 30 s of the fault");
+                }
+            };
+            record_ms(&mut hist, recovered);
+            trials.push(recovered);
+            eprintln!(
+                "bench: failover {} trial {trial}/{}: {recovered:.0} ms",
+                if pause { "SIGSTOP" } else { "kill -9" },
+                args.trials
+            );
+            if pause {
+                run.procs[leader].resume()?;
+            } else {
+                run.start(leader)?;
+            }
+        }
+        Ok(Failover {
+            fault: if pause { "SIGSTOP" } else { "kill -9" }.into(),
+            servers,
+            recovery: quantiles(&hist),
+            trials_ms: trials,
+        })
+    })();
+    run.stop_all();
+    result
+}
+
+fn machine() -> serde_json::Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_default();
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().next().map(str::to_string))
+        .unwrap_or_default();
+    json!({
+        "cpu": cpu,
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "memory": mem,
+        "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
+        "build": if cfg!(debug_assertions) { "debug" } else { "release" },
+    })
+}
+
+fn print(results: &Results) {
+    if !results.throughput.is_empty() {
+        println!();
+        println!("== commit throughput (closed loop) ==");
+        println!(
+            "{:>7} {:>7} {:>6} {:>12} {:>14} {:>9} {:>9}",
+            "servers", "clients", "bytes", "committed/s", "delivered-all/s", "ack p50", "ack p99"
+        );
+        for t in &results.throughput {
+            println!(
+                "{:>7} {:>7} {:>6} {:>12.0} {:>14.0} {:>7.1}ms {:>7.1}ms",
+                t.servers,
+                t.clients,
+                t.size,
+                t.committed_per_s,
+                t.delivered_all_per_s,
+                t.ack_latency.p50,
+                t.ack_latency.p99
+            );
+        }
+    }
+    let row = |what: &str, q: &Quantiles| {
+        println!(
+            "{what:<34} {:>7} {:>8.1} {:>8.1} {:>8.1} {:>8.1}",
+            q.count, q.p50, q.p90, q.p99, q.max
+        );
+    };
+    for l in &results.latency {
+        println!();
+        println!(
+            "== latency at {} msg/s ({} servers, {} clients, {} B), ms ==",
+            l.rate, l.servers, l.clients, l.size
+        );
+        println!(
+            "{:<34} {:>7} {:>8} {:>8} {:>8} {:>8}",
+            "", "n", "p50", "p90", "p99", "max"
+        );
+        row("submit -> acknowledged", &l.submit_to_ack);
+        row(
+            "submit -> delivered at all clients",
+            &l.submit_to_delivered_all,
+        );
+        if l.incomplete > 0 {
+            println!("  {} messages not delivered at every client", l.incomplete);
+        }
+    }
+    if !results.failover.is_empty() {
+        println!();
+        println!("== failover: fault of the leader -> first new commit, ms ==");
+        println!(
+            "{:<34} {:>7} {:>8} {:>8} {:>8} {:>8}",
+            "", "trials", "p50", "p90", "p99", "max"
+        );
+        for f in &results.failover {
+            row(
+                &format!("{} leader ({} servers)", f.fault, f.servers),
+                &f.recovery,
+            );
+        }
+    }
+}
+
+/// Runs `chorus bench`.
+pub fn run(args: BenchArgs) -> Result<()> {
+    harness::catch_signals();
+    let base = match &args.dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("chorus-bench-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&base).with_context(|| format!("cannot create {}", base.display()))?;
+    let wanted = |what: &str| args.only.is_empty() || args.only.iter().any(|o| o == what);
+    let mut results = Results {
+        machine: machine(),
+        ..Results::default()
+    };
+    let outcome = (|| -> Result<()> {
+        if wanted("throughput") {
+            for servers in [3u8, 5] {
+                for size in [100usize, 1024] {
+                    eprintln!("bench: throughput, {servers} servers, {size} B ...");
+                    results
+                        .throughput
+                        .push(throughput(&base, servers, size, &args)?);
+                }
+            }
+        }
+        if wanted("latency") {
+            eprintln!("bench: latency at {} msg/s ...", args.rate);
+            results.latency.push(latency(&base, &args)?);
+        }
+        if wanted("failover") {
+            results.failover.push(failover(&base, false, &args)?);
+        }
+        if wanted("pause") {
+            results.failover.push(failover(&base, true, &args)?);
+        }
+        Ok(())
+    })();
+    print(&results);
+    if let Some(out) = &args.out {
+        let text = serde_json::to_string_pretty(&results).context("cannot encode the results")?;
+        std::fs::write(out, text).with_context(|| format!("cannot write {}", out.display()))?;
+        eprintln!("bench: results written to {}", out.display());
+    }
+    match outcome {
+        Ok(()) => {
+            if args.dir.is_none() {
+                let _ = std::fs::remove_dir_all(&base);
+            }
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("bench: node logs are in {}", base.display());
+            Err(e)
+        }
+    }
+}
