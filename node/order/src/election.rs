@@ -298,6 +298,14 @@ impl Server {
             self.become_follower(now, term, None);
             return;
         }
+        // A leader that committed a configuration without itself (it was being removed
+        // when it won) steps down; it comes back by asking to join, as any removed server.
+        let removed = self.log.membership().is_some_and(|m| !m.is_voter(&self.id));
+        if removed && self.log.membership_index() <= self.commit {
+            let term = self.term;
+            self.become_follower(now, term, None);
+            return;
+        }
         self.maybe_reconfigure(now);
         self.maybe_transfer(now);
         self.broadcast_append(true);
