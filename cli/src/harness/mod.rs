@@ -456,6 +456,26 @@ impl Run {
     }
 
     pub(crate) fn start(&mut self, idx: usize) -> Result<()> {
+        if self.procs[idx].server {
+            // Bootstrap every other server at its current address: listen
+            // ports are 0, so a restarted server comes back on a new port.
+            let mut args = Vec::new();
+            let mut old = std::mem::take(&mut self.procs[idx].args).into_iter();
+            while let Some(a) = old.next() {
+                if a == "--bootstrap" {
+                    old.next();
+                } else {
+                    args.push(a);
+                }
+            }
+            for i in &self.servers {
+                let addr = &self.procs[*i].addr;
+                if *i != idx && !addr.is_empty() {
+                    args.extend(["--bootstrap".to_string(), addr.clone()]);
+                }
+            }
+            self.procs[idx].args = args;
+        }
         self.procs[idx].peer_id.clear();
         let tx = self.tx.clone();
         self.procs[idx].start(&tx)
@@ -548,18 +568,16 @@ pub fn run(args: HarnessArgs) -> Result<bool> {
 
 /// Starts the cluster, runs the workload and nemesis, heals, converges, audits,
 /// checks and reports. Returns whether the run kept every promise.
-/// Starts `servers_n` servers (the first alone, the others bootstrapping it),
+/// Starts `servers_n` servers (each bootstrapping the ones started before it),
 /// waits for a leader with every server a voter, then starts `clients_n`
 /// clients in every room and waits until each knows the leader.
 pub(crate) fn setup(run: &mut Run, servers_n: u8, clients_n: u16) -> Result<()> {
     let boot = Duration::from_secs(60);
-    // Servers: the first alone, the others bootstrap it.
+    // Servers: the first alone, the others bootstrap those started before.
     for i in 1..=servers_n {
         let name = format!("s{i}");
-        let mut a = run.node_args("server", &name);
-        if let Some(first) = run.servers.first() {
-            a.extend(["--bootstrap".into(), run.procs[*first].addr.clone()]);
-        }
+        // `start` adds the bootstrap addresses (the servers started so far).
+        let a = run.node_args("server", &name);
         let idx = run.add_proc(name, true, a);
         run.servers.push(idx);
         run.start(idx)?;
