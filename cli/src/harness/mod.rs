@@ -10,6 +10,7 @@
 //! channel. All processes are stopped by PID on exit, error and Ctrl-C.
 
 pub mod check;
+mod netns;
 mod proc;
 mod report;
 
@@ -157,6 +158,7 @@ pub struct FaultRecord {
 enum Undo {
     Restart(usize),
     Resume(usize),
+    Rejoin(usize),
 }
 
 /// A small deterministic generator (splitmix64): the nemesis's choices follow `--seed`.
@@ -220,6 +222,12 @@ pub(crate) struct Run {
     pub(crate) acked: usize,
     pub(crate) delivered: usize,
     pub(crate) quiet: bool,
+    /// Servers cut off the network (`--netns` partitions).
+    cut: Vec<usize>,
+    /// Proc index -> host index in `lan`.
+    hosts: HashMap<usize, usize>,
+    /// The namespaces (`--netns`); after `procs`, so dropped after them.
+    lan: Option<netns::Lan>,
 }
 
 impl Run {
@@ -249,6 +257,9 @@ impl Run {
             acked: 0,
             delivered: 0,
             quiet,
+            cut: Vec::new(),
+            hosts: HashMap::new(),
+            lan: None,
         }
     }
 
@@ -328,7 +339,6 @@ impl Run {
                 ) else {
                     return;
                 };
-                let history = event["history"].as_bool().unwrap_or(false);
                 let d = Delivery {
                     room: room.to_string(),
                     seq,
@@ -339,10 +349,10 @@ impl Run {
                 if Some(node) == self.audit {
                     self.audit_history.deliveries.push(d);
                 } else if let Some(pos) = self.client_pos.get(&node) {
-                    if !history {
-                        self.history.clients[*pos].deliveries.push(d);
-                        self.delivered += 1;
-                    }
+                    // History on joining counts: a client that joined after
+                    // the first messages were committed gets them that way.
+                    self.history.clients[*pos].deliveries.push(d);
+                    self.delivered += 1;
                 }
             }
             "sent" => {
@@ -436,23 +446,58 @@ impl Run {
         });
     }
 
-    pub(crate) fn node_args(&self, role: &str, name: &str) -> Vec<String> {
-        vec![
-            role.into(),
-            "--json".into(),
-            "--no-mdns".into(),
+    /// The arguments of node `name` in `role`. With `--netns` this creates
+    /// the node's namespace (call once per node, then [`Run::add_proc`]).
+    pub(crate) fn node_args(&mut self, role: &str, name: &str) -> Result<Vec<String>> {
+        let mut args = vec![role.to_string(), "--json".into()];
+        let listen = match self.lan.as_mut() {
+            Some(lan) => {
+                let host = lan.add_host(name)?;
+                self.hosts.insert(self.procs.len(), host);
+                format!("/ip4/{}/tcp/0", lan.hosts[host].addr)
+            }
+            None => {
+                args.push("--no-mdns".into());
+                "/ip4/127.0.0.1/tcp/0".into()
+            }
+        };
+        args.extend([
             "--listen".into(),
-            "/ip4/127.0.0.1/tcp/0".into(),
+            listen,
             "--data-dir".into(),
             self.dir.join(name).display().to_string(),
-        ]
+        ]);
+        Ok(args)
     }
 
     pub(crate) fn add_proc(&mut self, name: String, server: bool, args: Vec<String>) -> usize {
         let idx = self.procs.len();
         let log = self.dir.join(format!("{name}.stderr"));
-        self.procs.push(Proc::new(idx, name, server, args, log));
+        let mut proc = Proc::new(idx, name, server, args, log);
+        if let (Some(lan), Some(host)) = (&self.lan, self.hosts.get(&idx)) {
+            proc.netns = Some(lan.fd(*host));
+        }
+        self.procs.push(proc);
         idx
+    }
+
+    /// Cuts server `idx` off the network (`--netns`).
+    fn cut_off(&mut self, idx: usize) -> Result<()> {
+        let (Some(lan), Some(host)) = (&self.lan, self.hosts.get(&idx)) else {
+            bail!("partitions need --netns");
+        };
+        lan.cut(*host)?;
+        self.cut.push(idx);
+        Ok(())
+    }
+
+    /// Joins node `idx` to the network again.
+    fn rejoin(&mut self, idx: usize) -> Result<()> {
+        if let (Some(lan), Some(host)) = (&self.lan, self.hosts.get(&idx)) {
+            lan.join(*host)?;
+        }
+        self.cut.retain(|i| *i != idx);
+        Ok(())
     }
 
     pub(crate) fn start(&mut self, idx: usize) -> Result<()> {
@@ -531,9 +576,6 @@ pub fn run(args: HarnessArgs) -> Result<bool> {
         .filter(|f| !f.trim().is_empty())
         .map(|f| FaultKind::parse(f))
         .collect::<Result<_>>()?;
-    if args.netns {
-        bail!("--netns is not implemented yet: run on 127.0.0.1 without it");
-    }
     if args.size < 16 || args.size > 4096 {
         bail!("--size must be 16 to 4096 bytes");
     }
@@ -549,6 +591,13 @@ pub fn run(args: HarnessArgs) -> Result<bool> {
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut run = Run::new(dir.clone(), args.rooms, args.quiet);
+    if args.netns {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            bail!("--netns needs root (network namespaces)");
+        }
+        run.lan = Some(netns::Lan::new().context("cannot create the network namespaces")?);
+    }
     let result = drive(&mut run, &args, &faults);
     run.stop_all();
     let ok = match result {
@@ -577,7 +626,7 @@ pub(crate) fn setup(run: &mut Run, servers_n: u8, clients_n: u16) -> Result<()> 
     for i in 1..=servers_n {
         let name = format!("s{i}");
         // `start` adds the bootstrap addresses (the servers started so far).
-        let a = run.node_args("server", &name);
+        let a = run.node_args("server", &name)?;
         let idx = run.add_proc(name, true, a);
         run.servers.push(idx);
         run.start(idx)?;
@@ -602,7 +651,7 @@ pub(crate) fn setup(run: &mut Run, servers_n: u8, clients_n: u16) -> Result<()> 
     let addrs: Vec<String> = servers.iter().map(|i| run.procs[*i].addr.clone()).collect();
     for i in 1..=clients_n {
         let name = format!("c{i}");
-        let mut a = run.node_args("client", &name);
+        let mut a = run.node_args("client", &name)?;
         a.extend(["--nick".into(), name.clone()]);
         for r in &run.rooms {
             a.extend(["--room".into(), r.clone()]);
@@ -787,6 +836,7 @@ fn inject(run: &mut Run, kind: FaultKind, rng: &mut Rng, args: &HarnessArgs) -> 
         .copied()
         .filter(|i| run.procs[*i].state == State::Up)
         .collect();
+    let up: Vec<usize> = up.into_iter().filter(|i| !run.cut.contains(i)).collect();
     let impaired = run.servers.len() - up.len();
     let tolerated = (run.servers.len() - 1) / 2;
     let target = match kind {
@@ -795,7 +845,8 @@ fn inject(run: &mut Run, kind: FaultKind, rng: &mut Rng, args: &HarnessArgs) -> 
             None
         }
         FaultKind::KillAll => None,
-        FaultKind::KillLeader | FaultKind::PauseLeader => match leader {
+        FaultKind::KillLeader | FaultKind::PauseLeader | FaultKind::PartitionLeader => match leader
+        {
             Some(l) if run.procs[l].state == State::Up => Some(l),
             _ => {
                 record.skipped = Some("no live leader known".into());
@@ -839,6 +890,35 @@ fn inject(run: &mut Run, kind: FaultKind, rng: &mut Rng, args: &HarnessArgs) -> 
                 run.procs[t].kill();
                 run.start(t)?;
             }
+            FaultKind::PartitionLeader => {
+                run.cut_off(t)?;
+                run.undo.push((undo_at, Undo::Rejoin(t)));
+            }
+            FaultKind::Partition | FaultKind::IsolateMinority => {
+                // A minority of servers, each cut off (the rest stay a
+                // majority); `partition` cuts a client off too.
+                let room = tolerated - impaired;
+                let extra = if kind == FaultKind::IsolateMinority {
+                    room
+                } else {
+                    1 + rng.below(room)
+                };
+                let mut pool: Vec<usize> = up.iter().copied().filter(|i| *i != t).collect();
+                let mut victims = vec![t];
+                while victims.len() < extra && !pool.is_empty() {
+                    victims.push(pool.swap_remove(rng.below(pool.len())));
+                }
+                record.targets.clear();
+                if kind == FaultKind::Partition && !run.clients.is_empty() {
+                    victims.push(run.clients[rng.below(run.clients.len())]);
+                }
+                for v in victims {
+                    record.targets.push(run.procs[v].name.clone());
+                    record.hit_leader |= Some(v) == leader;
+                    run.cut_off(v)?;
+                    run.undo.push((undo_at, Undo::Rejoin(v)));
+                }
+            }
             _ => {}
         }
     }
@@ -869,6 +949,7 @@ fn undo_due(run: &mut Run, now: Instant) -> Result<()> {
         match u {
             Undo::Restart(i) if run.procs[i].state == State::Down => run.start(i)?,
             Undo::Resume(i) if run.procs[i].state == State::Paused => run.procs[i].resume()?,
+            Undo::Rejoin(i) => run.rejoin(i)?,
             _ => {}
         }
     }
@@ -878,6 +959,9 @@ fn undo_due(run: &mut Run, now: Instant) -> Result<()> {
 /// Ends every fault: resumes paused servers, restarts killed ones.
 fn heal(run: &mut Run) -> Result<()> {
     run.undo.clear();
+    for i in run.cut.clone() {
+        run.rejoin(i)?;
+    }
     for i in run.servers.clone() {
         match run.procs[i].state {
             State::Paused => run.procs[i].resume()?,
@@ -953,7 +1037,7 @@ fn converge(run: &mut Run, settle: Duration) -> Result<()> {
 /// Reads the servers' room logs through a fresh client (history requests).
 fn audit(run: &mut Run, args: &HarnessArgs) -> Result<()> {
     let name = "audit".to_string();
-    let mut a = run.node_args("client", &name);
+    let mut a = run.node_args("client", &name)?;
     a.extend([
         "--nick".into(),
         name.clone(),

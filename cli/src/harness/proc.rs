@@ -62,6 +62,8 @@ pub struct Proc {
     pub addr: String,
     /// How many times it was started.
     pub starts: u32,
+    /// The network namespace to run in (`--netns`): an open fd of it.
+    pub netns: Option<i32>,
     child: Option<Child>,
     stdin: Option<ChildStdin>,
 }
@@ -79,6 +81,7 @@ impl Proc {
             peer_id: String::new(),
             addr: String::new(),
             starts: 0,
+            netns: None,
             child: None,
             stdin: None,
         }
@@ -99,10 +102,16 @@ impl Proc {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log));
-        // SAFETY: prctl and setpgid are async-signal-safe and touch no memory of
-        // the parent.
+        let netns = self.netns;
+        // SAFETY: prctl, setpgid and setns are async-signal-safe system calls
+        // and touch no memory of the parent.
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
+                if let Some(fd) = netns {
+                    if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }

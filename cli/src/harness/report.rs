@@ -181,8 +181,9 @@ impl Report {
         }
         println!();
         println!("{:<16} {:>6}", "violation", "count");
-        for (k, n) in &self.violations {
-            println!("{k:<16} {n:>6}");
+        for k in check::Kind::ALL {
+            let n = self.violations.get(k.name()).copied().unwrap_or(0);
+            println!("{:<16} {n:>6}", k.name());
         }
         for v in violations.iter().take(20) {
             println!("  {}: {}", v.kind.name(), v.detail);
