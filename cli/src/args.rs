@@ -166,7 +166,7 @@ pub struct HarnessArgs {
     /// Keep the directory of a passing run.
     #[arg(long)]
     pub keep: bool,
-    /// Each node in its own network namespace (root; not implemented yet).
+    /// Each node in its own network namespace on a bridge, mDNS on (root, iproute2); enables the partition faults.
     #[arg(long)]
     pub netns: bool,
     /// No progress output (the report is still printed).
