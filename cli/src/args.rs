@@ -31,6 +31,9 @@ pub enum Cmd {
     Harness(HarnessArgs),
     /// Measure commit throughput, latency and failover time of a local cluster (docs/benchmarks.md).
     Bench(BenchArgs),
+    /// A bare gossipsub node: the raw baseline of `chorus bench`.
+    #[command(hide = true)]
+    BenchGossipNode(GossipNodeArgs),
 }
 
 /// Flags shared by servers and clients.
@@ -185,7 +188,7 @@ pub struct KeygenArgs {
 /// Flags of `chorus bench`.
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// Only these benchmarks, comma separated: throughput, latency, failover, pause. Default: all.
+    /// Only these benchmarks, comma separated: throughput, gossip, latency, failover, pause. Default: all.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Clients submitting in the throughput and latency runs.
@@ -197,6 +200,9 @@ pub struct BenchArgs {
     /// Measured length of each throughput run (the latency run lasts twice as long).
     #[arg(long, default_value = "5s", value_parser = crate::harness::parse_duration)]
     pub seconds: std::time::Duration,
+    /// Messages per second the raw gossipsub baseline publishes.
+    #[arg(long, default_value_t = 3000.0)]
+    pub gossip_rate: f64,
     /// Messages per second in the latency run.
     #[arg(long, default_value_t = 200.0)]
     pub rate: f64,
@@ -212,4 +218,15 @@ pub struct BenchArgs {
     /// Directory for the nodes' files (kept). Default: a temporary one, removed after a successful run.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+}
+
+/// Flags of the hidden `chorus bench-gossip-node`.
+#[derive(Args, Debug, Clone)]
+pub struct GossipNodeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "/ip4/127.0.0.1/tcp/0")]
+    pub listen: String,
+    /// Nodes to dial (repeatable).
+    #[arg(long)]
+    pub bootstrap: Vec<String>,
 }

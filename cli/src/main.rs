@@ -153,5 +153,6 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Cmd::Bench(args) => bench::run(args),
+        Cmd::BenchGossipNode(args) => bench::gossip::run(args).await,
     }
 }

@@ -11,6 +11,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+pub mod gossip;
+
 use anyhow::{bail, Context, Result};
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -104,9 +106,29 @@ pub struct Failover {
     pub trials_ms: Vec<f64>,
 }
 
+/// The raw gossipsub baseline: one publisher, `subscribers` subscribers.
+#[derive(Debug, Clone, Serialize)]
+pub struct GossipBaseline {
+    /// Subscriber processes.
+    pub subscribers: u16,
+    /// Bytes per message.
+    pub size: usize,
+    /// Messages per second published.
+    pub offered_per_s: f64,
+    /// Messages received by every subscriber per second in the measured window.
+    pub delivered_all_per_s: f64,
+    /// Published messages some subscriber never received.
+    pub lost: usize,
+    /// Chorus 3-server commits per second of the same size in this run, divided by
+    /// `delivered_all_per_s` (None: not measured).
+    pub chorus_ratio: Option<f64>,
+}
+
 /// Everything measured.
 #[derive(Debug, Default, Serialize)]
 pub struct Results {
+    /// Raw gossipsub baselines.
+    pub gossip: Vec<GossipBaseline>,
     /// Commit throughput runs.
     pub throughput: Vec<Throughput>,
     /// Latency runs.
@@ -395,6 +417,102 @@ fn failover(base: &std::path::Path, pause: bool, args: &BenchArgs) -> Result<Fai
     result
 }
 
+fn gossip_baseline(
+    base: &std::path::Path,
+    size: usize,
+    args: &BenchArgs,
+) -> Result<GossipBaseline> {
+    let dir = base.join(format!("gossip-{size}"));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut run = Run::new(dir, 1, true);
+    let result = (|| {
+        let publisher = run.add_proc("pub".into(), false, vec!["bench-gossip-node".into()]);
+        run.start(publisher)?;
+        run.wait_until("the publisher", Duration::from_secs(30), |r| {
+            !r.procs[publisher].peer_id.is_empty()
+        })?;
+        let addr = run.procs[publisher].addr.clone();
+        for i in 1..=args.clients {
+            let name = format!("sub{i}");
+            let a = vec![
+                "bench-gossip-node".into(),
+                "--bootstrap".into(),
+                addr.clone(),
+            ];
+            let idx = run.add_proc(name.clone(), false, a);
+            run.client_pos.insert(idx, run.clients.len());
+            run.clients.push(idx);
+            run.history.clients.push(harness::check::ClientHistory {
+                name,
+                rooms: vec!["bench".into()],
+                ..Default::default()
+            });
+            run.start(idx)?;
+        }
+        let want = usize::from(args.clients);
+        run.wait_until(
+            "every subscriber in the mesh",
+            Duration::from_secs(30),
+            |r| {
+                let _ = r.procs[publisher].send(r#"{"cmd":"status"}"#);
+                r.pump(Instant::now() + Duration::from_millis(200));
+                r.statuses
+                    .get(&publisher)
+                    .and_then(|(_, s)| s["subscribers"].as_u64())
+                    .is_some_and(|n| n as usize >= want)
+            },
+        )?;
+        run.pump(Instant::now() + Duration::from_secs(1));
+        let rate = args.gossip_rate;
+        let begin = Instant::now();
+        let warm = Duration::from_secs(1);
+        let end = begin + warm + args.seconds;
+        let mut tag = 0u64;
+        while Instant::now() < end {
+            if harness::interrupted() {
+                bail!("interrupted");
+            }
+            let due = (begin.elapsed().as_secs_f64() * rate) as u64;
+            while tag < due {
+                tag += 1;
+                let text = harness::message_text(tag, size);
+                let cmd = json!({"cmd": "send", "room": "bench", "text": text}).to_string();
+                let at_ms = run.ms(Instant::now());
+                run.procs[publisher].send(&cmd)?;
+                run.history.sends.push(harness::check::Send {
+                    tag,
+                    client: "pub".into(),
+                    room: "bench".into(),
+                    at_ms,
+                });
+            }
+            run.pump(Instant::now() + Duration::from_millis(2));
+        }
+        run.pump(Instant::now() + Duration::from_secs(2));
+        let from = run.ms(begin + warm);
+        let to = run.ms(end);
+        let (deliveries, sends) = delivery_times(&run);
+        let all = deliveries
+            .values()
+            .filter(|(k, at)| *k == want && *at >= from && *at < to)
+            .count();
+        let lost = sends
+            .keys()
+            .filter(|t| deliveries.get(t).is_none_or(|(k, _)| *k < want))
+            .count();
+        Ok(GossipBaseline {
+            subscribers: args.clients,
+            size,
+            offered_per_s: rate,
+            delivered_all_per_s: all as f64 / ((to - from) / 1000.0),
+            lost,
+            chorus_ratio: None,
+        })
+    })();
+    run.stop_all();
+    result
+}
+
 fn machine() -> serde_json::Value {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -419,6 +537,27 @@ fn machine() -> serde_json::Value {
 }
 
 fn print(results: &Results) {
+    if !results.gossip.is_empty() {
+        println!();
+        println!("== raw gossipsub baseline (1 publisher, open loop) ==");
+        println!(
+            "{:>11} {:>6} {:>10} {:>16} {:>6} {:>16}",
+            "subscribers", "bytes", "offered/s", "delivered-all/s", "lost", "chorus/baseline"
+        );
+        for g in &results.gossip {
+            println!(
+                "{:>11} {:>6} {:>10.0} {:>16.0} {:>6} {:>16}",
+                g.subscribers,
+                g.size,
+                g.offered_per_s,
+                g.delivered_all_per_s,
+                g.lost,
+                g.chorus_ratio
+                    .map(|r| format!("{:.0}%", r * 100.0))
+                    .unwrap_or_else(|| "-".into())
+            );
+        }
+    }
     if !results.throughput.is_empty() {
         println!();
         println!("== commit throughput (closed loop) ==");
@@ -502,6 +641,18 @@ pub fn run(args: BenchArgs) -> Result<()> {
                         .throughput
                         .push(throughput(&base, servers, size, &args)?);
                 }
+            }
+        }
+        if wanted("gossip") {
+            for size in [100usize, 1024] {
+                eprintln!("bench: raw gossipsub baseline, {size} B ...");
+                let mut g = gossip_baseline(&base, size, &args)?;
+                g.chorus_ratio = results
+                    .throughput
+                    .iter()
+                    .find(|t| t.servers == 3 && t.size == size)
+                    .map(|t| t.committed_per_s / g.delivered_all_per_s.max(1e-9));
+                results.gossip.push(g);
             }
         }
         if wanted("latency") {
