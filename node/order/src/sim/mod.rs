@@ -513,7 +513,12 @@ impl Sim {
                         self.push(d, Ev::Crash { node: i, inc });
                     }
                 }
-                self.log(|| format!("{me} term {term} leader {leader:?}"));
+                self.log(|| {
+                    format!(
+                        "{me} term {term} leader {}",
+                        leader.map(|l| l.to_string()).unwrap_or("-".into())
+                    )
+                });
             }
             Output::MembershipChanged(m) => self.log(|| {
                 format!(
