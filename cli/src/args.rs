@@ -188,7 +188,7 @@ pub struct KeygenArgs {
 /// Flags of `chorus bench`.
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// Only these benchmarks, comma separated: throughput, gossip, latency, failover, pause. Default: all.
+    /// Only these benchmarks, comma separated: throughput, gossip, etcd, latency, failover, pause. Default: all.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Clients submitting in the throughput and latency runs.
@@ -203,6 +203,9 @@ pub struct BenchArgs {
     /// Messages per second the raw gossipsub baseline publishes.
     #[arg(long, default_value_t = 3000.0)]
     pub gossip_rate: f64,
+    /// Writer connections of the etcd baseline.
+    #[arg(long, default_value_t = 64)]
+    pub etcd_connections: usize,
     /// Messages per second in the latency run.
     #[arg(long, default_value_t = 200.0)]
     pub rate: f64,

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+mod etcd;
 pub mod gossip;
 
 use anyhow::{bail, Context, Result};
@@ -124,9 +125,25 @@ pub struct GossipBaseline {
     pub chorus_ratio: Option<f64>,
 }
 
+/// The etcd baseline: a 3-member cluster on loopback.
+#[derive(Debug, Clone, Serialize)]
+pub struct EtcdBaseline {
+    /// Concurrent writer connections.
+    pub connections: usize,
+    /// Bytes per value.
+    pub size: usize,
+    /// Puts per second.
+    pub puts_per_s: f64,
+    /// Chorus 3-server commits per second of the same size in this run divided
+    /// by `puts_per_s` (None: not measured).
+    pub chorus_ratio: Option<f64>,
+}
+
 /// Everything measured.
 #[derive(Debug, Default, Serialize)]
 pub struct Results {
+    /// etcd baselines.
+    pub etcd: Vec<EtcdBaseline>,
     /// Raw gossipsub baselines.
     pub gossip: Vec<GossipBaseline>,
     /// Commit throughput runs.
@@ -537,6 +554,25 @@ fn machine() -> serde_json::Value {
 }
 
 fn print(results: &Results) {
+    if !results.etcd.is_empty() {
+        println!();
+        println!("== etcd baseline (3 members, v3 HTTP gateway puts) ==");
+        println!(
+            "{:>11} {:>6} {:>10} {:>16}",
+            "connections", "bytes", "puts/s", "chorus/etcd"
+        );
+        for e in &results.etcd {
+            println!(
+                "{:>11} {:>6} {:>10.0} {:>16}",
+                e.connections,
+                e.size,
+                e.puts_per_s,
+                e.chorus_ratio
+                    .map(|r| format!("{r:.2}x"))
+                    .unwrap_or_else(|| "-".into())
+            );
+        }
+    }
     if !results.gossip.is_empty() {
         println!();
         println!("== raw gossipsub baseline (1 publisher, open loop) ==");
@@ -653,6 +689,27 @@ pub fn run(args: BenchArgs) -> Result<()> {
                     .find(|t| t.servers == 3 && t.size == size)
                     .map(|t| t.committed_per_s / g.delivered_all_per_s.max(1e-9));
                 results.gossip.push(g);
+            }
+        }
+        if wanted("etcd") {
+            for size in [100usize, 1024] {
+                eprintln!("bench: etcd baseline (3 members), {size} B ...");
+                let dir = base.join(format!("etcd-{size}"));
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+                match etcd::measure(&dir, size, args.etcd_connections, args.seconds) {
+                    Ok(puts) => results.etcd.push(EtcdBaseline {
+                        connections: args.etcd_connections,
+                        size,
+                        puts_per_s: puts,
+                        chorus_ratio: results
+                            .throughput
+                            .iter()
+                            .find(|t| t.servers == 3 && t.size == size)
+                            .map(|t| t.committed_per_s / puts.max(1e-9)),
+                    }),
+                    Err(e) => eprintln!("bench: etcd baseline skipped: {e:#}"),
+                }
             }
         }
         if wanted("latency") {
