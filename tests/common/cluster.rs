@@ -46,17 +46,31 @@ pub fn set_bootstrap(node: &mut Node, addrs: &[String]) {
     node.spec.args = args;
 }
 
+/// Makes `node` listen on the port it has now when it is restarted (so that
+/// addresses others know stay valid, as for a server with a fixed port).
+pub fn pin_port(node: &mut Node) {
+    let addr = node.addr().to_string();
+    let addr = addr
+        .rsplit_once("/p2p/")
+        .map_or(addr.as_str(), |(a, _)| a)
+        .to_string();
+    if let Some(i) = node.spec.args.iter().position(|a| a == "--listen") {
+        node.spec.args[i + 1] = addr;
+    }
+}
+
 /// Restarts server `i` of `servers` from its data dir (kill -9 first if it
-/// runs), bootstrapping from the other running servers (their ports may have
-/// changed since it started), and waits for `ready`.
+/// runs) on the same port, bootstrapping from all the other servers, and
+/// waits for `ready`.
 pub fn restart(servers: &mut [Node], i: usize) {
     let addrs: Vec<String> = servers
-        .iter_mut()
+        .iter()
         .enumerate()
         .filter(|(j, _)| *j != i)
-        .filter_map(|(_, s)| s.is_running().then(|| s.addr().to_string()))
+        .map(|(_, s)| s.addr().to_string())
         .collect();
     set_bootstrap(&mut servers[i], &addrs);
+    pin_port(&mut servers[i]);
     servers[i].restart();
 }
 
@@ -73,6 +87,33 @@ pub fn leader_of(status: &Value) -> Option<String> {
     status["leader"].as_str().map(str::to_string)
 }
 
+/// One look at every running server: if all report the same leader (one of
+/// them), `voters` voters, a quorum, and `check` holds for the statuses,
+/// returns the leader's index. Also returns the statuses.
+pub fn stable_once(
+    servers: &mut [Node],
+    voters: usize,
+    check: impl Fn(&[Value]) -> bool,
+) -> (Option<usize>, Vec<Value>) {
+    let mut statuses = Vec::new();
+    for s in servers.iter_mut() {
+        if s.is_running() {
+            statuses.push(s.status());
+        }
+    }
+    let leaders: HashSet<Option<String>> = statuses.iter().map(leader_of).collect();
+    let ok = leaders.len() == 1
+        && statuses.iter().all(|st| {
+            st["quorum"] == true && st["voters"].as_array().map(Vec::len) == Some(voters)
+        })
+        && check(&statuses);
+    let leader = match (ok, leaders.into_iter().next()) {
+        (true, Some(Some(l))) => servers.iter().position(|s| s.peer_id == l),
+        _ => None,
+    };
+    (leader, statuses)
+}
+
 /// Waits until every running server in `servers` reports the same leader (one
 /// of them), `voters` voters, a quorum, and `check` holds for the statuses.
 /// Returns the leader's index and the statuses.
@@ -84,24 +125,9 @@ pub fn wait_stable_with(
 ) -> (usize, Vec<Value>) {
     let deadline = Instant::now() + timeout;
     loop {
-        let mut statuses = Vec::new();
-        for s in servers.iter_mut() {
-            if s.is_running() {
-                statuses.push(s.status());
-            }
-        }
-        let leaders: HashSet<Option<String>> = statuses.iter().map(leader_of).collect();
-        let ok = leaders.len() == 1
-            && statuses.iter().all(|st| {
-                st["quorum"] == true && st["voters"].as_array().map(Vec::len) == Some(voters)
-            })
-            && check(&statuses);
-        if ok {
-            if let Some(Some(l)) = leaders.into_iter().next() {
-                if let Some(i) = servers.iter().position(|s| s.peer_id == l) {
-                    return (i, statuses);
-                }
-            }
+        let (leader, statuses) = stable_once(servers, voters, &check);
+        if let Some(i) = leader {
+            return (i, statuses);
         }
         if Instant::now() >= deadline {
             let names: Vec<String> = servers
@@ -292,4 +318,100 @@ pub fn check_converged(clients: &mut [Node], room: &str) -> BTreeMap<u64, String
         }
     }
     first
+}
+
+/// Continuous traffic from clients: each [`Traffic::round`] sends one message
+/// from every client and notes when clients delivered messages (to measure
+/// pauses in commits).
+pub struct Traffic {
+    /// Messages sent per client.
+    pub sent: Vec<usize>,
+    /// Per client: when each of its `message` events was first seen.
+    pub arrivals: Vec<Vec<Instant>>,
+    /// Per client: how many lines of its history were looked at.
+    cursor: Vec<usize>,
+    /// Time between rounds.
+    pub pace: Duration,
+    room: String,
+}
+
+impl Traffic {
+    /// Traffic in `room` from `clients` clients, one round every `pace`.
+    pub fn new(clients: usize, room: &str, pace: Duration) -> Traffic {
+        Traffic {
+            sent: vec![0; clients],
+            arrivals: vec![Vec::new(); clients],
+            cursor: vec![0; clients],
+            pace,
+            room: room.into(),
+        }
+    }
+
+    /// Every client sends one message (`<name>-<n>`), then waits `pace` and
+    /// notes the deliveries seen.
+    pub fn round(&mut self, clients: &mut [Node]) {
+        for (i, c) in clients.iter_mut().enumerate() {
+            self.sent[i] += 1;
+            let text = format!("{}-{}", c.name(), self.sent[i]);
+            c.say(&self.room, &text);
+        }
+        std::thread::sleep(self.pace);
+        self.observe(clients);
+    }
+
+    /// Rounds until `d` passed.
+    pub fn run_for(&mut self, clients: &mut [Node], d: Duration) {
+        let end = Instant::now() + d;
+        while Instant::now() < end {
+            self.round(clients);
+        }
+    }
+
+    /// Notes deliveries seen so far.
+    pub fn observe(&mut self, clients: &mut [Node]) {
+        let now = Instant::now();
+        for (i, c) in clients.iter_mut().enumerate() {
+            let h = c.history();
+            let new = count_messages(&h[self.cursor[i]..], &self.room);
+            self.cursor[i] = h.len();
+            self.arrivals[i].extend(std::iter::repeat_n(now, new));
+        }
+    }
+
+    /// Total messages sent.
+    pub fn total(&self) -> usize {
+        self.sent.iter().sum()
+    }
+
+    /// The longest time without a delivery at any client between `at` and
+    /// `until`, counted from the last delivery before `at` (the max over
+    /// clients; deliveries are timed when the test notices them, every
+    /// `pace`). None if a client has no delivery before `at`.
+    pub fn pause_around(&self, at: Instant, until: Instant) -> Option<Duration> {
+        let mut worst = Duration::ZERO;
+        for times in &self.arrivals {
+            let mut prev = *times.iter().rev().find(|t| **t <= at)?;
+            for t in times.iter().filter(|t| **t > at && **t <= until) {
+                worst = worst.max(t.duration_since(prev));
+                prev = *t;
+            }
+        }
+        Some(worst)
+    }
+
+    /// Waits until every client delivered every message sent and got a
+    /// `sent` for each of its own.
+    pub fn wait_all_delivered(&mut self, clients: &mut [Node], timeout: Duration) {
+        let total = self.total();
+        for (i, c) in clients.iter_mut().enumerate() {
+            let mine = self.sent[i];
+            let room = self.room.clone();
+            c.wait_until(
+                &format!("all {total} messages delivered and its {mine} acknowledged"),
+                timeout,
+                |h| count_messages(h, &room) >= total && count_sent(h) >= mine,
+            );
+        }
+        self.observe(clients);
+    }
 }
