@@ -218,6 +218,9 @@ pub struct BenchArgs {
     /// Write the results as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Write SVG plots of the results into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub plots: Option<PathBuf>,
     /// Directory for the nodes' files (kept). Default: a temporary one, removed after a successful run.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,

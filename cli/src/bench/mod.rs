@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 mod etcd;
 pub mod gossip;
+mod plot;
 
 use anyhow::{bail, Context, Result};
 use hdrhistogram::Histogram;
@@ -725,6 +726,15 @@ pub fn run(args: BenchArgs) -> Result<()> {
         Ok(())
     })();
     print(&results);
+    if let Some(dir) = &args.plots {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        for (name, svg) in plot::plots(&results) {
+            let path = dir.join(name);
+            std::fs::write(&path, svg)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("bench: plot written to {}", path.display());
+        }
+    }
     if let Some(out) = &args.out {
         let text = serde_json::to_string_pretty(&results).context("cannot encode the results")?;
         std::fs::write(out, text).with_context(|| format!("cannot write {}", out.display()))?;
