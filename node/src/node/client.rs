@@ -48,6 +48,8 @@ pub(super) struct ClientPart {
     history_wanted: BTreeSet<String>,
     /// How many messages of history to load on joining.
     history_limit: u32,
+    /// The leader named by the last server that turned a submission away.
+    leader_hint: Option<PeerId>,
     /// The latest view of the cluster announced by each server, and when.
     views: BTreeMap<PeerId, (Instant, ClusterView)>,
     /// The servers' views merged: what `status` reports.
@@ -67,6 +69,7 @@ impl ClientPart {
             rpcs: HashMap::new(),
             history_wanted: BTreeSet::new(),
             history_limit,
+            leader_hint: None,
             views: BTreeMap::new(),
             cluster: None,
         }
@@ -80,13 +83,14 @@ impl Node {
 
     /// A connected server to ask: the leader if we are connected to it, else any.
     fn pick_server(&self) -> Option<PeerId> {
-        let leader = self
-            .client
+        let c = self.client.as_ref()?;
+        let announced = c
+            .cluster
             .as_ref()
-            .and_then(|c| c.cluster.as_ref())
             .and_then(|v| v.leader.as_ref())
             .and_then(|l| l.parse::<PeerId>().ok());
-        if let Some(l) = leader {
+        // A server's hint (from a rejection) is fresher than announcements.
+        for l in [c.leader_hint, announced].into_iter().flatten() {
             if self.connected.get(&l) == Some(&Some(Role::Server)) {
                 return Some(l);
             }
@@ -346,10 +350,20 @@ impl Node {
                     });
                 }
             }
-            (ClientRpc::Submit(counter), Response::Rejected { reason, retry, .. }) => {
+            (
+                ClientRpc::Submit(counter),
+                Response::Rejected {
+                    reason,
+                    retry,
+                    leader,
+                },
+            ) => {
                 if retry {
                     debug!("submission {counter} not taken yet: {reason}");
                     c.session.retry_later(Instant::now(), counter);
+                    if let Some(l) = leader.and_then(|l| l.parse().ok()) {
+                        c.leader_hint = Some(l);
+                    }
                 } else if let Some(p) = c.session.acknowledged(counter) {
                     self.error(format!("message {} refused: {reason}", p.id));
                 }

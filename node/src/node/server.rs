@@ -107,10 +107,15 @@ impl ServerPart {
             history.len(),
             dir.display()
         );
-        let core_config = order::Config {
+        let mut core_config = order::Config {
             bootstrap_expect: config.bootstrap_expect,
             ..order::Config::default()
         };
+        if !config.bootstrap.is_empty() && config.bootstrap_expect.is_none() {
+            // Told where the cluster is: join it, never form a second one when
+            // it is slow to answer (two clusters would never merge).
+            core_config.discovery_window_ms = u64::MAX;
+        }
         let seed = rand::random();
         let core = order::Server::new(id, core_config, recovered, seed);
         let (jobs, completions) = disk::spawn(disk);
@@ -152,7 +157,12 @@ impl Node {
         let far = tokio::time::Instant::now() + Duration::from_secs(3600);
         let Some(s) = &self.server else { return far };
         match s.core.poll_timeout() {
-            Some(at) => tokio::time::Instant::from_std(s.epoch + Duration::from_millis(at.0)),
+            // A deadline beyond the far future (e.g. "never form a cluster") is the far future.
+            Some(at) => s
+                .epoch
+                .checked_add(Duration::from_millis(at.0))
+                .map(tokio::time::Instant::from_std)
+                .map_or(far, |t| t.min(far)),
             None => far,
         }
     }
