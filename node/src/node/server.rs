@@ -107,15 +107,13 @@ impl ServerPart {
             history.len(),
             dir.display()
         );
-        let mut core_config = order::Config {
+        // Formation is left to the core's rule (the highest stateless server
+        // forms after the discovery window); making `--bootstrap` servers
+        // join-only would deadlock when one of them has the highest id.
+        let core_config = order::Config {
             bootstrap_expect: config.bootstrap_expect,
             ..order::Config::default()
         };
-        if !config.bootstrap.is_empty() && config.bootstrap_expect.is_none() {
-            // Told where the cluster is: join it, never form a second one when
-            // it is slow to answer (two clusters would never merge).
-            core_config.discovery_window_ms = u64::MAX;
-        }
         let seed = rand::random();
         let core = order::Server::new(id, core_config, recovered, seed);
         let (jobs, completions) = disk::spawn(disk);
