@@ -27,15 +27,14 @@ async fn main() -> anyhow::Result<()> {
     while let Some(event) = events.recv().await {
         match event {
             Event::Ready { peer_id, .. } => println!("echo bot {peer_id} is up"),
-            Event::Message(m) if !m.history && m.from != node.peer_id().to_base58() => {
-                if m.text.contains("echo") {
-                    let text = format!("{} said: {}", m.nick, m.text);
-                    node.send(Command::Send {
-                        room: Some(m.room),
-                        text,
-                    })
-                    .await;
-                }
+            Event::Message(m)
+                if !m.history
+                    && m.from != node.peer_id().to_base58()
+                    && m.text.contains("echo") =>
+            {
+                let text = format!("{} said: {}", m.nick, m.text);
+                let room = Some(m.room);
+                node.send(Command::Send { room, text }).await;
             }
             Event::Error { message } => eprintln!("error: {message}"),
             _ => {}
