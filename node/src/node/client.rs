@@ -412,7 +412,11 @@ impl Node {
                     return;
                 }
                 let next = messages.last().map(|m| m.seq + 1).unwrap_or(head + 1);
-                for m in messages {
+                // The server sends at least one message (it also tells the head);
+                // show only as many as asked for (`--history 0`: none).
+                let wanted = self.client.as_ref().map_or(0, |c| c.history_limit) as usize;
+                let skip = messages.len().saturating_sub(wanted);
+                for m in messages.into_iter().skip(skip) {
                     self.deliver(m, true);
                 }
                 let Some(c) = self.client() else { return };
