@@ -5,7 +5,7 @@
 //! The node's event loop feeds it replies, committed messages, room heads and
 //! the time, and carries out the [`Action`]s it returns.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::wire::Committed;
@@ -146,11 +146,6 @@ impl Session {
         self.rooms.remove(room);
     }
 
-    /// Whether `room` is followed and its position known.
-    pub fn is_following(&self, room: &str) -> bool {
-        self.rooms.get(room).is_some_and(|v| v.next > 0)
-    }
-
     /// A committed message arrived (gossip or fetch); returns what can now be
     /// delivered, in seq order.
     pub fn committed(&mut self, now: Instant, msg: Committed) -> Vec<Committed> {
@@ -240,13 +235,9 @@ impl Session {
         actions
     }
 
-    /// Submissions in counter order (for status and the UI).
-    pub fn pending_messages(&self) -> impl Iterator<Item = &Pending> {
-        self.pending.values()
-    }
-
-    /// Rooms with an open gap (for tests).
-    pub fn gaps(&self) -> VecDeque<String> {
+    /// Rooms with an open gap.
+    #[cfg(test)]
+    fn gaps(&self) -> Vec<String> {
         self.rooms
             .iter()
             .filter(|(_, v)| v.gap_since.is_some())

@@ -58,8 +58,6 @@ pub(super) struct ServerPart {
     waiting: HashMap<(order::ClientId, u64), Vec<ReplyTo>>,
     /// Submissions we forwarded to the leader, by request id.
     forwarded: HashMap<OutboundRequestId, ResponseChannel<Response>>,
-    /// Core messages in flight, by request id (for failure hints).
-    sent: HashMap<OutboundRequestId, NodeId>,
     /// The leader we last reported, with its term.
     reported_leader: Option<(u64, Option<NodeId>)>,
     /// Servers the core has been told about.
@@ -125,7 +123,6 @@ impl ServerPart {
             history,
             waiting: HashMap::new(),
             forwarded: HashMap::new(),
-            sent: HashMap::new(),
             reported_leader: None,
             told: BTreeSet::new(),
             backfill: Default::default(),
@@ -251,14 +248,11 @@ impl Node {
     fn send_core_message(&mut self, to: NodeId, msg: order::Message) {
         let Some(peer) = peer_id(&to) else { return };
         let bytes = wire::encode(&msg);
-        let id = self
-            .swarm
+        // Fire and forget: the core resends what is not acknowledged.
+        self.swarm
             .behaviour_mut()
             .rpc
             .send_request(&peer, Request::Order(bytes));
-        if let Some(s) = self.server.as_mut() {
-            s.sent.insert(id, to);
-        }
     }
 
     fn leader_changed(&mut self, term: u64, leader: Option<NodeId>) {
@@ -579,7 +573,6 @@ impl Node {
         let Some(s) = self.server.as_mut() else {
             return;
         };
-        s.sent.remove(&id);
         if let Some(room) = s.backfills.remove(&id) {
             let mut progress = false;
             if let Response::History { messages, .. } = response {
@@ -610,7 +603,6 @@ impl Node {
         let Some(s) = self.server.as_mut() else {
             return;
         };
-        s.sent.remove(&id);
         if s.backfills.remove(&id).is_some() {
             return; // retried at the next retry tick
         }
