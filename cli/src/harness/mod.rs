@@ -332,11 +332,7 @@ impl Run {
                 }
             }
             "message" => {
-                let (Some(room), Some(seq), Some(id)) = (
-                    event["room"].as_str(),
-                    event["seq"].as_u64(),
-                    event["id"].as_str(),
-                ) else {
+                let Some((room, seq, id)) = room_seq_id(&event) else {
                     return;
                 };
                 let d = Delivery {
@@ -356,11 +352,7 @@ impl Run {
                 }
             }
             "sent" => {
-                let (Some(room), Some(seq), Some(id)) = (
-                    event["room"].as_str(),
-                    event["seq"].as_u64(),
-                    event["id"].as_str(),
-                ) else {
+                let Some((room, seq, id)) = room_seq_id(&event) else {
                     return;
                 };
                 if let Some(pos) = self.client_pos.get(&node) {
@@ -1121,4 +1113,13 @@ fn audit(run: &mut Run, args: &HarnessArgs) -> Result<()> {
     }
     run.history.audit = Some(run.audit_history.clone());
     Ok(())
+}
+
+/// The `room`, `seq` and `id` fields that `message` and `sent` events share.
+fn room_seq_id(event: &serde_json::Value) -> Option<(&str, u64, &str)> {
+    Some((
+        event["room"].as_str()?,
+        event["seq"].as_u64()?,
+        event["id"].as_str()?,
+    ))
 }
