@@ -4,7 +4,7 @@
 use chorus_node::api::{Command, Event, PeerInfo, Status};
 
 /// Help text for `/help`.
-pub const HELP: &str = "commands: /join ROOM, /leave ROOM, /nick NICK, /status, /quit, /help; anything else is sent to the current room";
+pub const HELP: &str = "commands: /join ROOM, /leave ROOM, /msg NICK|PEER_ID TEXT, /nick NICK, /status, /quit, /help; anything else is sent to the current room";
 
 /// Parses a typed line. `Ok(None)`: nothing to do; `Err`: a message for the user.
 pub fn parse(line: &str) -> Result<Option<Command>, String> {
@@ -35,6 +35,23 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         "nick" => Command::Nick {
             nick: need("nick")?,
         },
+        "msg" => {
+            let to = need("nick or peer id")?;
+            let text = rest
+                .trim_start()
+                .strip_prefix(cmd)
+                .map(str::trim_start)
+                .and_then(|r| r.strip_prefix(to.as_str()))
+                .map(str::trim)
+                .unwrap_or("");
+            if text.is_empty() {
+                return Err("/msg needs a text: /msg NICK TEXT".into());
+            }
+            Command::Dm {
+                to,
+                text: text.to_string(),
+            }
+        }
         "status" => Command::Status,
         "quit" | "exit" => Command::Quit,
         "help" => return Err(HELP.to_string()),
@@ -70,7 +87,10 @@ pub fn render(event: &Event) -> String {
         }
         Event::PeerJoined(p) => format!("* {} joined", who(p)),
         Event::PeerLeft(p) => format!("* {} left", who(p)),
-        Event::Message(m) => format!("[{}] {}: {}", m.room, m.nick, m.text),
+        Event::Message(m) => match &m.to {
+            None => format!("[{}] {}: {}", m.room, m.nick, m.text),
+            Some(to) => format!("[dm -> {}] {}: {}", short(to), m.nick, m.text),
+        },
         Event::Error { message } => format!("! {message}"),
         Event::Status(s) => render_status(s),
         Event::Sent { .. } => String::new(),
@@ -125,6 +145,14 @@ mod tests {
             Ok(Some(Command::Join { room: "dev".into() }))
         );
         assert_eq!(parse("/quit"), Ok(Some(Command::Quit)));
+        assert_eq!(
+            parse("/msg bob  see you at  noon "),
+            Ok(Some(Command::Dm {
+                to: "bob".into(),
+                text: "see you at  noon".into()
+            }))
+        );
+        assert!(parse("/msg bob").unwrap_err().contains("needs a text"));
         assert!(parse("/join").unwrap_err().contains("needs a room"));
         assert!(parse("/fly").unwrap_err().contains("unknown command"));
         assert_eq!(parse(""), Ok(None));
@@ -140,6 +168,7 @@ mod tests {
             text: "hi".into(),
             seq: Some(1),
             history: false,
+            to: None,
         });
         assert_eq!(render(&e), "[lobby] alice: hi");
     }

@@ -82,6 +82,10 @@ pub struct ChatMessage {
     /// `true` for messages delivered as history (on joining, or on request).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub history: bool,
+    /// Direct messages only: the recipient's peer id (`room` is then the
+    /// conversation, `dm.<32 hex digits>`, the same for both participants).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
 }
 
 /// What a node knows: the `status` event, and the answer `chorus status` prints.
@@ -136,6 +140,13 @@ pub enum Command {
         /// The text.
         text: String,
     },
+    /// Send a direct message, end-to-end encrypted, to one peer.
+    Dm {
+        /// The recipient: a peer id, or the nick of exactly one peer online.
+        to: String,
+        /// The text.
+        text: String,
+    },
     /// Join a room (and make it the current one).
     Join {
         /// The room.
@@ -177,6 +188,10 @@ enum JsonCommand {
         room: Option<String>,
         text: String,
     },
+    Dm {
+        to: String,
+        text: String,
+    },
     Join {
         room: String,
     },
@@ -196,7 +211,9 @@ enum JsonCommand {
 }
 
 /// Names of the commands, for error messages and completion.
-pub const COMMAND_NAMES: &[&str] = &["send", "join", "leave", "nick", "status", "history", "quit"];
+pub const COMMAND_NAMES: &[&str] = &[
+    "send", "dm", "join", "leave", "nick", "status", "history", "quit",
+];
 
 /// Parses one input line. `Ok(None)` for a blank line; a line not starting with
 /// `{` is text for the current room; a JSON line must be a known command.
@@ -228,6 +245,7 @@ pub fn parse_line(line: &str) -> Result<Option<Command>, String> {
         serde_json::from_value(value).map_err(|e| format!("bad {cmd:?} command: {e}"))?;
     Ok(Some(match parsed {
         JsonCommand::Send { room, text } => Command::Send { room, text },
+        JsonCommand::Dm { to, text } => Command::Dm { to, text },
         JsonCommand::Join { room } => Command::Join { room },
         JsonCommand::Leave { room } => Command::Leave { room },
         JsonCommand::Nick { nick } => Command::Nick { nick },
@@ -276,6 +294,14 @@ mod tests {
         );
         assert_eq!(parse_line(r#"{"cmd":"status"}"#), Ok(Some(Command::Status)));
         assert_eq!(parse_line(r#" {"cmd":"quit"} "#), Ok(Some(Command::Quit)));
+        assert_eq!(
+            parse_line(r#"{"cmd":"dm","to":"bob","text":"psst"}"#),
+            Ok(Some(Command::Dm {
+                to: "bob".into(),
+                text: "psst".into()
+            }))
+        );
+        assert!(parse_line(r#"{"cmd":"dm","text":"psst"}"#).is_err());
         assert_eq!(parse_line("   "), Ok(None));
     }
 

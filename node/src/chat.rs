@@ -31,8 +31,10 @@ pub struct Pending {
     pub id: String,
     /// The room.
     pub room: String,
-    /// The text.
+    /// The text (direct messages: sealed).
     pub text: String,
+    /// Direct messages: the recipient's peer id.
+    pub to: Option<String>,
     /// Tries so far.
     pub attempts: u32,
     /// When to try again if no reply came.
@@ -85,13 +87,21 @@ impl Session {
     }
 
     /// Queues a new message and returns the submission to send now.
-    pub fn submit(&mut self, now: Instant, id_prefix: &str, room: &str, text: &str) -> Pending {
+    pub fn submit(
+        &mut self,
+        now: Instant,
+        id_prefix: &str,
+        room: &str,
+        text: &str,
+        to: Option<&str>,
+    ) -> Pending {
         self.counter += 1;
         let p = Pending {
             counter: self.counter,
             id: format!("{id_prefix}-{}", self.counter),
             room: room.to_string(),
             text: text.to_string(),
+            to: to.map(str::to_string),
             attempts: 1,
             next_try: now + SUBMIT_TIMEOUT,
         };
@@ -264,6 +274,8 @@ mod tests {
             from: "p".into(),
             nick: "n".into(),
             text: format!("m{seq}"),
+            to: None,
+            sig: Vec::new(),
         }
     }
 
@@ -339,8 +351,8 @@ mod tests {
     fn submissions_are_retried_with_the_same_counter_until_acknowledged() {
         let t = Instant::now();
         let mut s = Session::new();
-        let a = s.submit(t, "c", "r", "hello");
-        let b = s.submit(t, "c", "r", "again");
+        let a = s.submit(t, "c", "r", "hello", None);
+        let b = s.submit(t, "c", "r", "again", None);
         assert_eq!((a.counter, b.counter), (1, 2));
         assert_eq!(s.lowest_unacked(), 1);
         let retried = s.tick(t + SUBMIT_TIMEOUT);

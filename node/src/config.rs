@@ -30,6 +30,11 @@ pub struct NodeConfig {
     pub bootstrap_expect: Option<usize>,
     /// A closed network: only peers with this pre-shared key can connect (TCP only).
     pub network_key: Option<libp2p::pnet::PreSharedKey>,
+    /// Server admission: count only servers admitted by this operator
+    /// (`None`: every server counts, the zero-configuration local cluster).
+    pub operator: Option<crate::admission::Operator>,
+    /// Servers: this server's admission by `operator`.
+    pub admission: Option<crate::admission::Admission>,
     /// Timings of heartbeats and failure detection.
     pub timing: Timing,
 }
@@ -87,6 +92,8 @@ impl NodeConfig {
             history: 50,
             bootstrap_expect: None,
             network_key: None,
+            operator: None,
+            admission: None,
             timing: Timing::default(),
         }
     }

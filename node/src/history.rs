@@ -122,6 +122,8 @@ mod tests {
             from: "p".into(),
             nick: "n".into(),
             text: format!("t{seq}"),
+            to: None,
+            sig: Vec::new(),
         }
     }
 

@@ -5,11 +5,15 @@
 //! - [`node`]: the event loop that ties them together, driven by [`api::Command`]s
 //!   and reporting [`api::Event`]s;
 //! - [`wire`]: what nodes say to each other (CBOR), [`api`]: the `--json` interface;
-//! - [`order`]: the sans-IO ordering core (election, replication, sequencer).
+//! - [`order`]: the sans-IO ordering core (election, replication, sequencer);
+//! - [`authorship`], [`seal`], [`admission`]: signed messages, end-to-end
+//!   encrypted direct messages, and which servers may vote.
 //!
 //! `docs/architecture.md` explains how the pieces fit.
 
+pub mod admission;
 pub mod api;
+pub mod authorship;
 pub mod chat;
 pub mod config;
 pub mod history;
@@ -18,6 +22,7 @@ pub mod net;
 pub mod node;
 pub mod presence;
 pub mod query;
+pub mod seal;
 pub mod store;
 pub mod wire;
 

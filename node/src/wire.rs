@@ -29,6 +29,11 @@ pub const KAD_PROTOCOL: &str = "/chorus/kad/1";
 pub const IDENTIFY_PROTOCOL: &str = "/chorus/1";
 /// The gossipsub topic carrying presence announcements.
 pub const PRESENCE_TOPIC: &str = "chorus/presence/1";
+/// The gossipsub topic carrying committed direct messages (sealed: only the
+/// two participants can read them; every client filters its own).
+pub const DM_TOPIC: &str = "chorus/dm/1";
+/// Largest sealed direct-message text: the sealed form of [`MAX_TEXT_BYTES`].
+pub const MAX_SEALED_TEXT_BYTES: usize = crate::seal::sealed_len(MAX_TEXT_BYTES);
 
 /// The role a node plays; visible to peers through identify and presence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -161,8 +166,14 @@ pub struct Committed {
     pub from: String,
     /// The author's nick.
     pub nick: String,
-    /// The text.
+    /// The text (direct messages: sealed, see `seal`).
     pub text: String,
+    /// Direct messages: the recipient's peer id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// The author's signature over the message (see `authorship`).
+    #[serde(default, with = "serde_bytes")]
+    pub sig: Vec<u8>,
 }
 
 /// A client's message for the sequencer. Retries reuse `client` and `counter`,
@@ -182,8 +193,53 @@ pub struct Submit {
     pub id: String,
     /// The author's nick.
     pub nick: String,
-    /// The text.
+    /// The text (direct messages: sealed for the recipient).
     pub text: String,
+    /// Direct messages: the recipient's peer id; the room is then
+    /// `seal::dm_room(author, to)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// The author's signature over room, id, nick, text and `to`.
+    #[serde(default, with = "serde_bytes")]
+    pub sig: Vec<u8>,
+}
+
+impl Committed {
+    /// The fields its author signed.
+    pub fn signed(&self) -> crate::authorship::Signed<'_> {
+        crate::authorship::Signed::new(
+            &self.room,
+            &self.id,
+            &self.nick,
+            &self.text,
+            self.to.as_deref(),
+        )
+    }
+
+    /// Checks that its author signed it (clients check before delivering).
+    pub fn verify(&self) -> Result<(), crate::authorship::AuthError> {
+        crate::authorship::verify(&self.from, &self.signed(), &self.sig)
+    }
+}
+
+impl Submit {
+    /// The fields its author signed.
+    pub fn signed(&self) -> crate::authorship::Signed<'_> {
+        crate::authorship::Signed::new(
+            &self.room,
+            &self.id,
+            &self.nick,
+            &self.text,
+            self.to.as_deref(),
+        )
+    }
+
+    /// The message id a submission of `client` numbered `counter` must carry:
+    /// the first 8 bytes of the client id in hex, a dash, the counter. Binding
+    /// the signed id to (client, counter) makes a replayed signature useless.
+    pub fn id_for(client: &[u8; 32], counter: u64) -> String {
+        format!("{}-{counter}", hex::encode(&client[..8]))
+    }
 }
 
 /// Which committed messages of a room a history request wants.
@@ -237,6 +293,9 @@ pub enum Request {
     },
     /// A message of the ordering protocol between servers (CBOR of `chorus_order::Message`).
     Order(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// A server presents its admission (an operator's signature over its peer
+    /// id, see `admission`) to a peer it connected to.
+    Admission(#[serde(with = "serde_bytes")] Vec<u8>),
 }
 
 /// Responses of the Chorus request-response protocol.
@@ -351,6 +410,20 @@ pub fn validate_nick(nick: &str) -> Result<(), String> {
     if nick.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(format!(
             "nick {nick:?} may not contain spaces or control characters"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the text of a message for `room`: a room's text as [`validate_text`],
+/// a direct conversation's sealed text up to [`MAX_SEALED_TEXT_BYTES`].
+pub fn validate_body(room: &str, text: &str) -> Result<(), String> {
+    if !crate::seal::is_dm_room(room) {
+        return validate_text(text);
+    }
+    if text.is_empty() || text.len() > MAX_SEALED_TEXT_BYTES {
+        return Err(format!(
+            "sealed direct message must be 1 to {MAX_SEALED_TEXT_BYTES} bytes"
         ));
     }
     Ok(())

@@ -17,6 +17,7 @@ use super::Node;
 use crate::api::{ChatMessage, Event};
 use crate::chat::{Action, Pending, Session, FETCH_LIMIT};
 use crate::wire::{self, ClusterView, Committed, HistoryRange, Request, Response, Role, Submit};
+use crate::{authorship, seal};
 
 /// Why a history request was made.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,8 +42,12 @@ pub(super) struct ClientPart {
     pub(super) session: Session,
     /// SHA-256 of peer id and process session: the client id in the log.
     client_id: [u8; 32],
-    /// `<16 hex digits>`: the prefix of this session's message ids.
+    /// `<16 hex digits>`: the prefix of this session's message ids (the
+    /// client id's first 8 bytes, see [`Submit::id_for`]).
     id_prefix: String,
+    /// Direct conversations: the first seq delivered live (earlier ones are
+    /// the conversation's history, fetched on first contact).
+    dm_live_from: HashMap<String, u64>,
     rpcs: HashMap<OutboundRequestId, ClientRpc>,
     /// Rooms whose join history is still to be requested.
     history_wanted: BTreeSet<String>,
@@ -62,10 +67,12 @@ impl ClientPart {
         let mut h = Sha256::new();
         h.update(me.to_bytes());
         h.update(session.to_le_bytes());
+        let client_id: [u8; 32] = h.finalize().into();
         ClientPart {
             session: Session::new(),
-            client_id: h.finalize().into(),
-            id_prefix: format!("{session:016x}"),
+            client_id,
+            id_prefix: hex::encode(&client_id[..8]),
+            dm_live_from: HashMap::new(),
             rpcs: HashMap::new(),
             history_wanted: BTreeSet::new(),
             history_limit,
@@ -91,13 +98,13 @@ impl Node {
             .and_then(|l| l.parse::<PeerId>().ok());
         // A server's hint (from a rejection) is fresher than announcements.
         for l in [c.leader_hint, announced].into_iter().flatten() {
-            if self.connected.get(&l) == Some(&Some(Role::Server)) {
+            if self.connected.get(&l) == Some(&Some(Role::Server)) && self.gate.admits(&l) {
                 return Some(l);
             }
         }
         self.connected
             .iter()
-            .filter(|(_, r)| **r == Some(Role::Server))
+            .filter(|(p, r)| **r == Some(Role::Server) && self.gate.admits(p))
             .map(|(p, _)| *p)
             .choose(&mut rand::thread_rng())
     }
@@ -132,15 +139,77 @@ impl Node {
             return;
         };
         let prefix = c.id_prefix.clone();
-        let pending = c.session.submit(Instant::now(), &prefix, &room, &text);
+        let pending = c
+            .session
+            .submit(Instant::now(), &prefix, &room, &text, None);
         self.submit(pending);
+    }
+
+    /// `dm`: seal `text` for `to` (a peer id, or the nick of exactly one peer
+    /// online) and submit it to the conversation between the two of them.
+    pub(super) fn client_dm(&mut self, to: String, text: String) {
+        if let Err(e) = wire::validate_text(&text) {
+            return self.error(e);
+        }
+        let peer = match self.resolve_peer(&to) {
+            Ok(p) => p,
+            Err(e) => return self.error(e),
+        };
+        if peer == self.me {
+            return self.error("a direct message to yourself: use a room");
+        }
+        let sealed = match seal::seal(&self.key, &peer, &text) {
+            Ok(s) => s,
+            Err(e) => return self.error(format!("cannot send to {to}: {e}")),
+        };
+        let room = seal::dm_room(&self.me, &peer);
+        let Some(c) = self.client.as_mut() else {
+            return;
+        };
+        if !c.dm_live_from.contains_key(&room) {
+            // First contact in this session: deliver the conversation from its
+            // start, the part before the first live message as history.
+            c.session.watch(&room);
+            c.session.follow(&room, 1);
+            c.dm_live_from.insert(room.clone(), u64::MAX);
+        }
+        let prefix = c.id_prefix.clone();
+        let to = peer.to_base58();
+        let pending = c
+            .session
+            .submit(Instant::now(), &prefix, &room, &sealed, Some(&to));
+        self.submit(pending);
+    }
+
+    /// A peer named by peer id or by the nick of exactly one peer online.
+    fn resolve_peer(&self, name: &str) -> Result<PeerId, String> {
+        let name = name.trim_start_matches('@');
+        if let Ok(peer) = name.parse::<PeerId>() {
+            return Ok(peer);
+        }
+        let matches: Vec<String> = self
+            .presence
+            .alive()
+            .into_iter()
+            .filter(|p| p.role == Role::Client && p.nick.as_deref() == Some(name))
+            .map(|p| p.peer_id)
+            .collect();
+        match matches.as_slice() {
+            [one] => one.parse().map_err(|_| format!("bad peer id {one}")),
+            [] => Err(format!("no one called {name:?} is online (give a peer id)")),
+            many => Err(format!(
+                "{} peers are called {name:?}: give a peer id ({})",
+                many.len(),
+                many.join(", ")
+            )),
+        }
     }
 
     fn submit(&mut self, p: Pending) {
         let Some(c) = self.client.as_ref() else {
             return;
         };
-        let submit = Submit {
+        let mut submit = Submit {
             client: c.client_id,
             counter: p.counter,
             lowest_unacked: c.session.lowest_unacked(),
@@ -148,7 +217,16 @@ impl Node {
             id: p.id,
             nick: self.nick.clone().unwrap_or_else(|| "anonymous".into()),
             text: p.text,
+            to: p.to,
+            sig: Vec::new(),
         };
+        match authorship::sign(&self.key, &submit.signed()) {
+            Ok(sig) => submit.sig = sig,
+            Err(e) => return self.error(format!("message {} not sent: {e}", submit.id)),
+        }
+        if let Some(fault) = planted_forgery() {
+            fault.apply(&mut submit);
+        }
         if !self.client_request(Request::Submit(submit), ClientRpc::Submit(p.counter)) {
             debug!("no server connected: message {} waits", p.counter);
         }
@@ -158,6 +236,11 @@ impl Node {
     pub(super) fn client_join(&mut self, room: &str) {
         if let Err(e) = wire::validate_room(room) {
             return self.error(e);
+        }
+        if seal::is_dm_room(room) {
+            return self.error(format!(
+                "{room} is a direct conversation, not a room: use dm (or /msg) to write to someone"
+            ));
         }
         self.current_room = Some(room.to_string());
         if !self.rooms.insert(room.to_string()) {
@@ -259,7 +342,44 @@ impl Node {
         self.request_join_history();
     }
 
-    /// A committed message arrived on a room topic.
+    /// A committed message from the leader arrived by gossip: a room message
+    /// for a room this client is in, or a direct message (any: keep those
+    /// between this client and someone else).
+    pub(super) fn client_committed_gossip(&mut self, msg: Committed) {
+        match &msg.to {
+            None if self.rooms.contains(&msg.room) => self.client_committed(msg),
+            None => {}
+            Some(to) => {
+                let me = self.me.to_base58();
+                if msg.from != me && *to != me {
+                    return;
+                }
+                let Some(c) = self.client.as_mut() else {
+                    return;
+                };
+                let live_from = c.dm_live_from.entry(msg.room.clone()).or_insert(u64::MAX);
+                if *live_from == u64::MAX {
+                    *live_from = msg.seq;
+                    c.session.watch(&msg.room);
+                    let delivered = c.session.follow(&msg.room, 1);
+                    for m in delivered {
+                        self.deliver(m, false);
+                    }
+                }
+                self.client_committed(msg);
+            }
+        }
+    }
+
+    /// A server other than the leader published (room, seq): fetch it by seq
+    /// if it is news.
+    pub(super) fn client_heard_of(&mut self, room: &str, seq: u64) {
+        if let Some(c) = self.client() {
+            c.session.head(Instant::now(), room, seq);
+        }
+    }
+
+    /// A committed message (from the leader or a gap fetch) to deliver in order.
     pub(super) fn client_committed(&mut self, msg: Committed) {
         let Some(c) = self.client() else { return };
         let delivered = c.session.committed(Instant::now(), msg);
@@ -268,20 +388,55 @@ impl Node {
         }
     }
 
+    /// Reports a message to the user once its signature holds (and, for a
+    /// direct message, once it decrypts); anything else is an `error` event.
     fn deliver(&mut self, m: Committed, history: bool) {
+        if let Err(e) = m.verify() {
+            return self.error(format!(
+                "message {} of {} (seq {}) not shown: {e}",
+                m.id, m.room, m.seq
+            ));
+        }
+        let text = match &m.to {
+            None => m.text,
+            Some(to) => {
+                let (Ok(from), Ok(to)) = (m.from.parse::<PeerId>(), to.parse::<PeerId>()) else {
+                    return;
+                };
+                match seal::open(&self.key, &from, &to, &m.text) {
+                    Ok(text) => text,
+                    Err(e) => {
+                        return self.error(format!(
+                            "direct message {} from {} not shown: {e}",
+                            m.id, m.from
+                        ))
+                    }
+                }
+            }
+        };
+        let history = history
+            || self
+                .client
+                .as_ref()
+                .and_then(|c| c.dm_live_from.get(&m.room))
+                .is_some_and(|live| m.seq < *live);
         self.emit(Event::Message(ChatMessage {
             room: m.room,
             id: m.id,
             from: m.from,
             nick: m.nick,
-            text: m.text,
+            text,
             seq: Some(m.seq),
             history,
+            to: m.to,
         }));
     }
 
     /// Server `from` announced its view of the cluster.
     pub(super) fn client_cluster_view(&mut self, from: PeerId, view: ClusterView) {
+        if !self.gate.admits(&from) {
+            return; // a server not admitted says nothing about the cluster
+        }
         let now = Instant::now();
         let Some(c) = self.client.as_mut() else {
             return;
@@ -449,5 +604,43 @@ impl Node {
     /// The client's numbers for `status`: (pending messages).
     pub(super) fn client_pending(&self) -> usize {
         self.client.as_ref().map_or(0, |c| c.session.pending())
+    }
+}
+
+/// A planted fault for the tests of authentic messages (debug builds only):
+/// `CHORUS_PLANTED_FAULT=forge-signature` makes this client sign with a key
+/// that is not its own, `alter-text=<text>` replaces the text after signing.
+/// Servers must refuse both.
+#[derive(Debug)]
+enum Forgery {
+    WrongKey,
+    AlteredText(String),
+}
+
+impl Forgery {
+    fn apply(&self, submit: &mut Submit) {
+        match self {
+            Forgery::WrongKey => {
+                let other = libp2p::identity::Keypair::generate_ed25519();
+                if let Ok(sig) = authorship::sign(&other, &submit.signed()) {
+                    submit.sig = sig;
+                }
+            }
+            Forgery::AlteredText(text) => submit.text = text.clone(),
+        }
+    }
+}
+
+fn planted_forgery() -> Option<Forgery> {
+    if !cfg!(debug_assertions) {
+        return None;
+    }
+    let fault = std::env::var("CHORUS_PLANTED_FAULT").ok()?;
+    if fault == "forge-signature" {
+        Some(Forgery::WrongKey)
+    } else {
+        fault
+            .strip_prefix("alter-text=")
+            .map(|t| Forgery::AlteredText(t.to_string()))
     }
 }

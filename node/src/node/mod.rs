@@ -9,7 +9,9 @@ use anyhow::{Context, Result};
 use futures::StreamExt;
 use libp2p::{
     core::ConnectedPoint,
-    gossipsub, identify, kad, mdns,
+    gossipsub, identify,
+    identity::Keypair,
+    kad, mdns,
     multiaddr::Protocol,
     ping, request_response,
     swarm::{dial_opts::DialOpts, dial_opts::PeerCondition, SwarmEvent},
@@ -25,6 +27,7 @@ mod server;
 use client::ClientPart;
 use server::ServerPart;
 
+use crate::admission::{Admission, Gate};
 use crate::api::{Command, Event, Status};
 use crate::config::{NodeConfig, CLIENT_SERVER_LINKS};
 use crate::identity::DataDir;
@@ -67,8 +70,21 @@ pub async fn start(
 )> {
     let data_dir = DataDir::open(&config.data_dir)?;
     let key = data_dir.load_or_create_identity()?;
-    let mut swarm = build_swarm(&config, key)?;
-    let me = *swarm.local_peer_id();
+    let me = key.public().to_peer_id();
+    if let (Role::Server, Some(op)) = (config.role, &config.operator) {
+        match &config.admission {
+            Some(a) if op.admits(&me, a) => {}
+            Some(_) => anyhow::bail!(
+                "the admission given does not admit this server ({me}) under operator {}",
+                op.id()
+            ),
+            None => anyhow::bail!(
+                "server {me} has no admission: ask the operator to run \
+                 `chorus admin admit {me}` and start with --admission FILE"
+            ),
+        }
+    }
+    let mut swarm = build_swarm(&config, key.clone())?;
 
     let listen = match (config.listen.is_empty(), config.network_key.is_some()) {
         (true, false) => vec![
@@ -100,6 +116,11 @@ pub async fn start(
         .gossipsub
         .subscribe(&gossipsub::IdentTopic::new(wire::PRESENCE_TOPIC))
         .map_err(|e| anyhow::anyhow!("cannot subscribe to presence: {e}"))?;
+    swarm
+        .behaviour_mut()
+        .gossipsub
+        .subscribe(&gossipsub::IdentTopic::new(wire::DM_TOPIC))
+        .map_err(|e| anyhow::anyhow!("cannot subscribe to direct messages: {e}"))?;
 
     let session: u64 = rand::thread_rng().gen();
     let server = match config.role {
@@ -109,6 +130,8 @@ pub async fn start(
     let (cmd_tx, cmd_rx) = mpsc::channel(256);
     let (event_tx, event_rx) = mpsc::channel(4096);
     let mut node = Node {
+        key,
+        gate: Gate::new(config.operator.clone()),
         presence: Presence::new(me, config.timing.presence_timeout),
         me,
         role: config.role,
@@ -148,6 +171,10 @@ pub async fn start(
 /// The state of a running node.
 struct Node {
     config: NodeConfig,
+    /// The identity key: signs this node's messages, opens its direct messages.
+    key: Keypair,
+    /// Which servers count (server admission).
+    gate: Gate,
     swarm: Swarm<Behaviour>,
     presence: Presence,
     me: PeerId,
@@ -243,6 +270,7 @@ impl Node {
                 self.error("servers do not chat: this command is for clients")
             }
             Command::Send { room, text } => self.client_send(room, text),
+            Command::Dm { to, text } => self.client_dm(to, text),
             Command::Join { room } => self.client_join(&room),
             Command::Leave { room } => self.client_leave(&room),
             Command::History {
@@ -490,6 +518,13 @@ impl Node {
                 if let Some(slot) = self.connected.get_mut(&peer_id) {
                     *slot = role;
                 }
+                if let (Some(_), Some(admission)) = (role, &self.config.admission) {
+                    let request = Request::Admission(admission.as_bytes().to_vec());
+                    self.swarm
+                        .behaviour_mut()
+                        .rpc
+                        .send_request(&peer_id, request);
+                }
                 if role == Some(Role::Server) {
                     for addr in info.listen_addrs {
                         self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
@@ -570,6 +605,10 @@ impl Node {
                             let status = Response::Status(self.status());
                             self.respond(peer, channel, status);
                         }
+                        Request::Admission(bytes) => {
+                            self.respond(peer, channel, Response::Ack);
+                            self.on_admission(peer, Admission::from_bytes(bytes));
+                        }
                         other if self.server.is_some() => self.server_request(peer, other, channel),
                         _ => self.respond(
                             peer,
@@ -629,6 +668,31 @@ impl Node {
         }
     }
 
+    /// A server presented its admission.
+    fn on_admission(&mut self, peer: PeerId, admission: Admission) {
+        if !self.gate.closed() {
+            return;
+        }
+        if !self.gate.present(peer, &admission) {
+            if !self.gate.admits(&peer) {
+                warn!(%peer, "admission refused: not signed by this network's operator");
+            }
+            return;
+        }
+        info!(%peer, "server admitted");
+        if self.connected.get(&peer) == Some(&Some(Role::Server)) {
+            self.server_discovered(peer);
+        }
+    }
+
+    /// Whether `peer` is a server this node counts: a server by identify or
+    /// presence, and admitted.
+    fn trusted_server(&self, peer: &PeerId) -> bool {
+        let server = self.presence.role_of(peer) == Some(Role::Server)
+            || self.connected.get(peer) == Some(&Some(Role::Server));
+        server && self.gate.admits(peer)
+    }
+
     /// Handles a gossipsub message and says whether to forward it.
     fn on_gossip(&mut self, message: gossipsub::Message) -> gossipsub::MessageAcceptance {
         use gossipsub::MessageAcceptance::{Accept, Reject};
@@ -660,9 +724,11 @@ impl Node {
             self.emit_changes(changes);
             return Accept;
         }
-        let Some(room) = wire::topic_room(&message.topic) else {
+        let dm = message.topic.as_str() == wire::DM_TOPIC;
+        let topic_room = wire::topic_room(&message.topic);
+        if !dm && topic_room.is_none() {
             return Reject;
-        };
+        }
         let msg = match wire::decode::<Committed>(&message.data) {
             Ok(m) => m,
             Err(e) => {
@@ -670,21 +736,48 @@ impl Node {
                 return Reject;
             }
         };
-        // Only servers publish committed messages.
-        let from_server = self.presence.role_of(&source) == Some(Role::Server)
-            || self.connected.get(&source) == Some(&Some(Role::Server));
-        if msg.room != room || msg.seq == 0 || wire::validate_text(&msg.text).is_err() {
+        let filed_right = match topic_room {
+            Some(room) => msg.room == room && msg.to.is_none(),
+            None => msg.to.is_some() && crate::seal::is_dm_room(&msg.room),
+        };
+        if !filed_right || msg.seq == 0 || wire::validate_body(&msg.room, &msg.text).is_err() {
             warn!(%source, "invalid room message refused");
             return Reject;
         }
-        if !from_server {
+        // Only admitted servers publish committed messages, and only what
+        // authors signed.
+        if !self.trusted_server(&source) {
             warn!(%source, "room message from a non-server refused");
             return Reject;
         }
-        if self.client.is_some() && self.rooms.contains(room) {
-            self.client_committed(msg);
+        if let Err(e) = msg.verify() {
+            warn!(%source, room = %msg.room, seq = msg.seq, "forged message refused: {e}");
+            return Reject;
+        }
+        // Only the current leader of the current term gives messages their
+        // place; a message from another server is a hint that there is more
+        // to fetch (from a server, by seq), not something to deliver.
+        if !self.is_leader(&source) {
+            debug!(%source, room = %msg.room, seq = msg.seq, "committed message from a non-leader: fetched instead");
+            self.client_heard_of(&msg.room, msg.seq);
+            return gossipsub::MessageAcceptance::Ignore;
+        }
+        if self.client.is_some() {
+            self.client_committed_gossip(msg);
         }
         Accept
+    }
+
+    /// Whether `peer` leads the current term, as far as this node knows.
+    fn is_leader(&self, peer: &PeerId) -> bool {
+        if self.server.is_some() {
+            return self.server_leader() == Some(*peer);
+        }
+        self.client
+            .as_ref()
+            .and_then(|c| c.cluster.as_ref())
+            .and_then(|v| v.leader.as_deref())
+            .is_some_and(|l| l == peer.to_base58())
     }
 }
 

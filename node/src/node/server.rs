@@ -34,8 +34,14 @@ pub struct ChatBody {
     pub from: String,
     /// The author's nick.
     pub nick: String,
-    /// The text.
+    /// The text (direct messages: sealed).
     pub text: String,
+    /// Direct messages: the recipient's peer id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// The author's signature (checked before the entry was sequenced).
+    #[serde(default, with = "serde_bytes")]
+    pub sig: Vec<u8>,
 }
 
 /// Where the reply to a submission goes.
@@ -66,6 +72,39 @@ pub(super) struct ServerPart {
     backfill: std::collections::BTreeMap<String, u64>,
     /// Back-fill requests in flight, by request id.
     backfills: HashMap<OutboundRequestId, String>,
+}
+
+/// Checks a submission before it is sequenced: names and sizes, the author's
+/// signature, the id bound to (client, counter), and for direct messages the
+/// conversation named by author and recipient.
+pub fn check_submission(author: &str, submit: &Submit) -> Result<(), String> {
+    wire::validate_room(&submit.room)?;
+    wire::validate_body(&submit.room, &submit.text)?;
+    wire::validate_nick(&submit.nick)?;
+    if submit.id != Submit::id_for(&submit.client, submit.counter) {
+        return Err(format!(
+            "message id {:?} does not match its client and counter",
+            submit.id
+        ));
+    }
+    crate::authorship::verify(author, &submit.signed(), &submit.sig).map_err(|e| e.to_string())?;
+    match &submit.to {
+        Some(to) => {
+            let (Ok(a), Ok(t)) = (author.parse::<PeerId>(), to.parse::<PeerId>()) else {
+                return Err(format!("direct message to {to:?}: not a peer id"));
+            };
+            if submit.room != crate::seal::dm_room(&a, &t) {
+                return Err("direct message filed under the wrong conversation".into());
+            }
+        }
+        None if crate::seal::is_dm_room(&submit.room) => {
+            return Err(
+                "rooms starting with \"dm.\" are direct conversations: name a recipient".into(),
+            );
+        }
+        None => {}
+    }
+    Ok(())
 }
 
 /// The core's node id of a peer: its ed25519 public key.
@@ -190,7 +229,13 @@ impl Node {
     }
 
     /// Tells the core about a server it may not know (discovery proposes, the log decides).
+    /// Servers that are not admitted are never told: they cannot vote, lead or
+    /// count in a quorum.
     pub(super) fn server_discovered(&mut self, peer: PeerId) {
+        if !self.gate.admits(&peer) {
+            debug!(%peer, "server not admitted (yet): not told to the core");
+            return;
+        }
         let Some(id) = node_id(&peer) else { return };
         let Some(s) = self.server.as_mut() else {
             return;
@@ -289,6 +334,8 @@ impl Node {
             from: body.from,
             nick: body.nick,
             text: body.text,
+            to: body.to,
+            sig: body.sig,
         };
         let Some(s) = self.server.as_mut() else {
             return;
@@ -374,7 +421,10 @@ impl Node {
     }
 
     fn publish_committed(&mut self, msg: &Committed) {
-        let topic = wire::room_topic(&msg.room);
+        let topic = match msg.to {
+            Some(_) => gossipsub::IdentTopic::new(wire::DM_TOPIC),
+            None => wire::room_topic(&msg.room),
+        };
         let gs = &mut self.swarm.behaviour_mut().gossipsub;
         if !gs.topics().any(|t| *t == topic.hash()) {
             let _ = gs.subscribe(&topic);
@@ -432,17 +482,20 @@ impl Node {
         channel: ResponseChannel<Response>,
     ) {
         match request {
-            Request::Status => {}
+            // Answered by the node for every role.
+            Request::Status | Request::Admission(_) => {}
             Request::Order(bytes) => {
                 let from = node_id(&peer);
                 let msg = wire::decode::<order::Message>(&bytes);
                 self.respond(peer, channel, Response::Ack);
+                let server =
+                    self.presence.role_of(&peer) != Some(Role::Client) && self.gate.admits(&peer);
                 match (from, msg) {
-                    (Some(from), Ok(msg)) if self.presence.role_of(&peer) != Some(Role::Client) => {
+                    (Some(from), Ok(msg)) if server => {
                         self.core_input(order::Input::Message { from, msg })
                     }
                     (_, Err(e)) => warn!(%peer, "bad ordering message: {e}"),
-                    _ => warn!(%peer, "ordering message from a non-server ignored"),
+                    _ => debug!(%peer, "ordering message from a non-admitted peer ignored"),
                 }
             }
             Request::Submit(submit) => {
@@ -452,7 +505,9 @@ impl Node {
                 self.take_submission(peer.to_base58(), submit, ReplyTo::Client(channel));
             }
             Request::Forward { author, submit } => {
-                if self.connected.get(&peer) != Some(&Some(Role::Server)) {
+                if self.connected.get(&peer) != Some(&Some(Role::Server))
+                    || !self.gate.admits(&peer)
+                {
                     return self.respond(
                         peer,
                         channel,
@@ -480,10 +535,7 @@ impl Node {
 
     /// A submission from a client (directly, or forwarded by another server).
     fn take_submission(&mut self, author: String, submit: Submit, reply_to: ReplyTo) {
-        if let Err(e) = wire::validate_room(&submit.room)
-            .and_then(|_| wire::validate_text(&submit.text))
-            .and_then(|_| wire::validate_nick(&submit.nick))
-        {
+        if let Err(e) = check_submission(&author, &submit) {
             let channel = match reply_to {
                 ReplyTo::Client(c) | ReplyTo::Forwarded(c) => c,
             };
@@ -548,6 +600,8 @@ impl Node {
             from: author,
             nick: submit.nick,
             text: submit.text,
+            to: submit.to,
+            sig: submit.sig,
         };
         let client = order::ClientId(submit.client);
         s.waiting
@@ -619,6 +673,16 @@ impl Node {
     }
 
     /// This server's view of the cluster, for announcements and status.
+    /// The leader of the current term, as this server's core knows it.
+    pub(super) fn server_leader(&self) -> Option<PeerId> {
+        self.server
+            .as_ref()?
+            .core
+            .leader()
+            .as_ref()
+            .and_then(peer_id)
+    }
+
     pub(super) fn server_cluster_view(&self) -> Option<ClusterView> {
         let s = self.server.as_ref()?;
         let core = &s.core;
