@@ -27,6 +27,11 @@ pub enum Cmd {
     Keygen(KeygenArgs),
     /// Start a local 3-server cluster and chat on it (the quickest way to try Chorus).
     Up(UpArgs),
+    /// Server admission: operator keys and admissions (docs/security.md).
+    #[command(subcommand)]
+    Admin(AdminCmd),
+    /// Print a node's peer id (creating its identity key if the data dir has none).
+    Id(IdArgs),
     /// Run a local cluster under a recorded workload and a fault schedule, then check every promise (docs/testing.md).
     Harness(HarnessArgs),
     /// Measure commit throughput, latency and failover time of a local cluster (docs/benchmarks.md).
@@ -54,6 +59,9 @@ pub struct NodeArgs {
     /// Closed network: only peers holding this pre-shared key connect (TCP only; see `chorus keygen`).
     #[arg(long, value_name = "FILE")]
     pub network_key: Option<PathBuf>,
+    /// Admitted servers only: count only servers admitted by this operator id (see `chorus admin`).
+    #[arg(long, value_name = "OPERATOR_ID")]
+    pub operator: Option<String>,
     /// Machine interface: JSON events on stdout, JSON commands on stdin (docs/json-api.md).
     #[arg(long)]
     pub json: bool,
@@ -68,6 +76,9 @@ pub struct ServerArgs {
     /// Form a new cluster only once this many servers are present (all become voters at once).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=100))]
     pub bootstrap_expect: Option<u16>,
+    /// This server's admission, written by `chorus admin admit` (needed with --operator).
+    #[arg(long, value_name = "FILE", requires = "operator")]
+    pub admission: Option<PathBuf>,
     /// Flags shared with clients.
     #[command(flatten)]
     pub node: NodeArgs,
@@ -175,6 +186,37 @@ pub struct HarnessArgs {
     /// No progress output (the report is still printed).
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// The subcommands of `chorus admin`.
+#[derive(Subcommand, Debug)]
+pub enum AdminCmd {
+    /// Write a new operator key (mode 0600) and print its operator id.
+    Keygen {
+        /// Where to write the key (an existing file is not overwritten).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Admit a server: sign its peer id with the operator key and write the admission.
+    Admit {
+        /// The server's peer id (`chorus id --data-dir DIR` prints it).
+        #[arg(value_name = "PEER_ID")]
+        peer_id: String,
+        /// The operator key written by `chorus admin keygen`.
+        #[arg(long, value_name = "FILE")]
+        operator_key: PathBuf,
+        /// Write the admission to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+/// Flags of `chorus id`.
+#[derive(Args, Debug)]
+pub struct IdArgs {
+    /// The node's data dir. Default: the server's default data dir.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// Flags of `chorus keygen`.

@@ -1,5 +1,6 @@
 //! The `chorus` command: `server`, `client`, `status` and `up`.
 
+mod admin;
 mod args;
 mod bench;
 mod dirs;
@@ -75,6 +76,11 @@ fn node_config(role: Role, args: &NodeArgs, default_dir: std::path::PathBuf) -> 
         .as_deref()
         .map(chorus_node::net::read_network_key)
         .transpose()?;
+    config.operator = args
+        .operator
+        .as_deref()
+        .map(chorus_node::admission::Operator::parse)
+        .transpose()?;
     Ok(config)
 }
 
@@ -107,6 +113,11 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Server(args) => {
             let mut config = node_config(Role::Server, &args.node, dirs::server())?;
             config.bootstrap_expect = args.bootstrap_expect.map(usize::from);
+            config.admission = args
+                .admission
+                .as_deref()
+                .map(chorus_node::admission::Admission::read)
+                .transpose()?;
             frontend::run(config, mode(args.node.json), args.node.exit_on_eof, None).await
         }
         Cmd::Client(args) => {
@@ -143,6 +154,8 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Up(args) => up::run(args).await,
         Cmd::Keygen(args) => keygen(&args.file),
+        Cmd::Admin(cmd) => admin::run(cmd),
+        Cmd::Id(args) => admin::print_id(&args.data_dir.unwrap_or_else(dirs::server)),
         Cmd::Harness(args) => {
             // Blocking on purpose: the harness drives child processes from this
             // one thread (their death signal is tied to it).

@@ -342,40 +342,37 @@ impl Node {
         self.request_join_history();
     }
 
-    /// A committed message from the leader arrived by gossip: a room message
-    /// for a room this client is in, or a direct message (any: keep those
-    /// between this client and someone else).
-    pub(super) fn client_committed_gossip(&mut self, msg: Committed) {
-        match &msg.to {
-            None if self.rooms.contains(&msg.room) => self.client_committed(msg),
-            None => {}
-            Some(to) => {
-                let me = self.me.to_base58();
-                if msg.from != me && *to != me {
-                    return;
-                }
-                let Some(c) = self.client.as_mut() else {
-                    return;
-                };
-                let live_from = c.dm_live_from.entry(msg.room.clone()).or_insert(u64::MAX);
-                if *live_from == u64::MAX {
-                    *live_from = msg.seq;
-                    c.session.watch(&msg.room);
-                    let delivered = c.session.follow(&msg.room, 1);
-                    for m in delivered {
-                        self.deliver(m, false);
-                    }
-                }
-                self.client_committed(msg);
+    /// A committed message arrived by gossip: a room message for a room this
+    /// client is in, or a direct message (any: keep those between this client
+    /// and someone else). Delivered if it came from the leader; otherwise it
+    /// only says that there is something to fetch, by seq, from a server.
+    pub(super) fn client_committed_gossip(&mut self, msg: Committed, from_leader: bool) {
+        if let Some(to) = &msg.to {
+            let me = self.me.to_base58();
+            if msg.from != me && *to != me {
+                return;
             }
+            let Some(c) = self.client.as_mut() else {
+                return;
+            };
+            let live_from = c.dm_live_from.entry(msg.room.clone()).or_insert(u64::MAX);
+            if *live_from == u64::MAX {
+                // First contact in this session: earlier messages of the
+                // conversation are its history, fetched from seq 1.
+                *live_from = msg.seq;
+                c.session.watch(&msg.room);
+                let delivered = c.session.follow(&msg.room, 1);
+                for m in delivered {
+                    self.deliver(m, false);
+                }
+            }
+        } else if !self.rooms.contains(&msg.room) {
+            return;
         }
-    }
-
-    /// A server other than the leader published (room, seq): fetch it by seq
-    /// if it is news.
-    pub(super) fn client_heard_of(&mut self, room: &str, seq: u64) {
-        if let Some(c) = self.client() {
-            c.session.head(Instant::now(), room, seq);
+        if from_leader {
+            self.client_committed(msg);
+        } else if let Some(c) = self.client() {
+            c.session.head(Instant::now(), &msg.room, msg.seq);
         }
     }
 

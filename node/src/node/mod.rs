@@ -757,15 +757,18 @@ impl Node {
         // Only the current leader of the current term gives messages their
         // place; a message from another server is a hint that there is more
         // to fetch (from a server, by seq), not something to deliver.
-        if !self.is_leader(&source) {
+        let from_leader = self.is_leader(&source);
+        if !from_leader {
             debug!(%source, room = %msg.room, seq = msg.seq, "committed message from a non-leader: fetched instead");
-            self.client_heard_of(&msg.room, msg.seq);
-            return gossipsub::MessageAcceptance::Ignore;
         }
         if self.client.is_some() {
-            self.client_committed_gossip(msg);
+            self.client_committed_gossip(msg, from_leader);
         }
-        Accept
+        if from_leader {
+            Accept
+        } else {
+            gossipsub::MessageAcceptance::Ignore
+        }
     }
 
     /// Whether `peer` leads the current term, as far as this node knows.

@@ -429,7 +429,14 @@ impl Node {
         if !gs.topics().any(|t| *t == topic.hash()) {
             let _ = gs.subscribe(&topic);
         }
-        match gs.publish(topic, wire::encode(msg)) {
+        let payload = match planted_tampering() {
+            true => wire::encode(&Committed {
+                text: format!("tampered: {}", msg.text),
+                ..msg.clone()
+            }),
+            false => wire::encode(msg),
+        };
+        match gs.publish(topic, payload) {
             Ok(_) | Err(gossipsub::PublishError::Duplicate) => {}
             // Nobody subscribed (yet): clients fetch by seq when they notice.
             Err(e) => debug!(room = %msg.room, seq = msg.seq, "publish: {e}"),
@@ -704,4 +711,12 @@ impl Node {
             heads: s.history.heads(),
         })
     }
+}
+
+/// A planted fault for the tests of authentic messages (debug builds only):
+/// `CHORUS_PLANTED_FAULT=tamper-published` makes the leader alter the text of
+/// every message it publishes; clients must refuse what the author did not sign.
+fn planted_tampering() -> bool {
+    cfg!(debug_assertions)
+        && std::env::var("CHORUS_PLANTED_FAULT").is_ok_and(|f| f == "tamper-published")
 }
