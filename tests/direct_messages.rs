@@ -149,5 +149,27 @@ fn direct_messages_are_private_and_ordered() {
             .contains("direct conversation"),
         "{e}"
     );
+
+    // Alice restarts (a new session knows no conversation): Bob's next message
+    // brings the conversation back, the earlier part as history, each once.
+    alice.restart();
+    bob.wait_joined(&alice.peer_id, TIMEOUT);
+    alice.wait_joined(&bob.peer_id, TIMEOUT);
+    bob.send_cmd(json!({"cmd": "dm", "to": alice.peer_id, "text": "welcome back"}));
+    let live = alice.wait_for("the live message", TIMEOUT, |e| {
+        e["event"] == "message" && e["text"] == "welcome back"
+    });
+    assert_eq!(live["seq"], 7, "{live}");
+    assert!(live.get("history").is_none(), "{live}");
+    let earlier = alice.seen(|e| {
+        e["event"] == "message" && e["room"] == conversation.as_str() && e["history"] == true
+    });
+    let mut seqs: Vec<u64> = earlier.iter().filter_map(|e| e["seq"].as_u64()).collect();
+    seqs.sort();
+    assert_eq!(
+        seqs,
+        vec![1, 2, 3, 4, 5, 6],
+        "history after restart: {earlier:?}"
+    );
     drop((s1, s2));
 }

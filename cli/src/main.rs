@@ -84,6 +84,34 @@ fn node_config(role: Role, args: &NodeArgs, default_dir: std::path::PathBuf) -> 
     Ok(config)
 }
 
+/// A server reachable beyond this machine with neither a network key nor an
+/// operator is an open door: say so (on stderr, once) and point to the fix.
+fn open_network_warning(config: &NodeConfig) -> Option<String> {
+    use libp2p::multiaddr::Protocol;
+    let loopback_only = !config.listen.is_empty()
+        && config.listen.iter().all(|a| {
+            a.iter().any(|p| match p {
+                Protocol::Ip4(ip) => ip.is_loopback(),
+                Protocol::Ip6(ip) => ip.is_loopback(),
+                _ => false,
+            })
+        });
+    if loopback_only || (config.network_key.is_some() && config.operator.is_some()) {
+        return None;
+    }
+    let mut missing = Vec::new();
+    if config.network_key.is_none() {
+        missing.push("anyone who reaches it can join (--network-key)");
+    }
+    if config.operator.is_none() {
+        missing.push("any `chorus server` can become a voter or the leader (--operator)");
+    }
+    Some(format!(
+        "warning: this server is in an open network: {}. Fine on a trusted LAN; beyond it see docs/security.md.",
+        missing.join("; ")
+    ))
+}
+
 /// `chorus keygen FILE`: a new random network key, mode 0600, never overwriting.
 fn keygen(file: &std::path::Path) -> Result<()> {
     use std::io::Write;
@@ -113,6 +141,9 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Server(args) => {
             let mut config = node_config(Role::Server, &args.node, dirs::server())?;
             config.bootstrap_expect = args.bootstrap_expect.map(usize::from);
+            if let Some(warning) = open_network_warning(&config) {
+                eprintln!("{warning}");
+            }
             config.admission = args
                 .admission
                 .as_deref()
@@ -167,5 +198,30 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Bench(args) => bench::run(args),
         Cmd::BenchGossipNode(args) => bench::gossip::run(args).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_servers_beyond_loopback_are_warned_about() {
+        let mut config = NodeConfig::new(Role::Server, "/tmp/x".into());
+        let warning = open_network_warning(&config).expect("default listens everywhere");
+        assert!(
+            warning.contains("--network-key") && warning.contains("--operator"),
+            "{warning}"
+        );
+        config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+        assert_eq!(open_network_warning(&config), None);
+        config.listen = vec!["/ip4/0.0.0.0/tcp/4001".parse().unwrap()];
+        config.network_key = Some(libp2p::pnet::PreSharedKey::new([7; 32]));
+        let warning = open_network_warning(&config).expect("no operator");
+        assert!(!warning.contains("--network-key"), "{warning}");
+        config.operator = Some(chorus_node::admission::Operator::of(
+            &libp2p::identity::Keypair::generate_ed25519(),
+        ));
+        assert_eq!(open_network_warning(&config), None);
     }
 }

@@ -45,9 +45,10 @@ pub(super) struct ClientPart {
     /// `<16 hex digits>`: the prefix of this session's message ids (the
     /// client id's first 8 bytes, see [`Submit::id_for`]).
     id_prefix: String,
-    /// Direct conversations: the first seq delivered live (earlier ones are
-    /// the conversation's history, fetched on first contact).
-    dm_live_from: HashMap<String, u64>,
+    /// Direct conversations followed in this session, with the first seq
+    /// that arrived live (earlier ones are the conversation's history, fetched
+    /// on first contact); `None` until one arrived.
+    dm_live_from: HashMap<String, Option<u64>>,
     rpcs: HashMap<OutboundRequestId, ClientRpc>,
     /// Rooms whose join history is still to be requested.
     history_wanted: BTreeSet<String>,
@@ -171,7 +172,7 @@ impl Node {
             // start, the part before the first live message as history.
             c.session.watch(&room);
             c.session.follow(&room, 1);
-            c.dm_live_from.insert(room.clone(), u64::MAX);
+            c.dm_live_from.insert(room.clone(), None);
         }
         let prefix = c.id_prefix.clone();
         let to = peer.to_base58();
@@ -355,15 +356,15 @@ impl Node {
             let Some(c) = self.client.as_mut() else {
                 return;
             };
-            let live_from = c.dm_live_from.entry(msg.room.clone()).or_insert(u64::MAX);
-            if *live_from == u64::MAX {
-                // First contact in this session: earlier messages of the
-                // conversation are its history, fetched from seq 1.
-                *live_from = msg.seq;
-                c.session.watch(&msg.room);
-                let delivered = c.session.follow(&msg.room, 1);
-                for m in delivered {
-                    self.deliver(m, false);
+            match c.dm_live_from.get_mut(&msg.room) {
+                Some(Some(_)) => {}
+                Some(live_from) => *live_from = Some(msg.seq),
+                None => {
+                    // First contact in this session: earlier messages of the
+                    // conversation are its history, fetched from seq 1.
+                    c.dm_live_from.insert(msg.room.clone(), Some(msg.seq));
+                    c.session.watch(&msg.room);
+                    c.session.follow(&msg.room, 1);
                 }
             }
         } else if !self.rooms.contains(&msg.room) {
@@ -415,8 +416,8 @@ impl Node {
             || self
                 .client
                 .as_ref()
-                .and_then(|c| c.dm_live_from.get(&m.room))
-                .is_some_and(|live| m.seq < *live);
+                .and_then(|c| c.dm_live_from.get(&m.room).copied().flatten())
+                .is_some_and(|live| m.seq < live);
         self.emit(Event::Message(ChatMessage {
             room: m.room,
             id: m.id,
