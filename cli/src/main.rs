@@ -1,7 +1,9 @@
-//! The `chorus` command: `server`, `client`, `status` and `up`.
+//! The `chorus` command: `server`, `client`, `up`, `status` and the tools
+//! (`keygen`, `completions`, `harness`, `bench`).
 
 mod args;
 mod bench;
+mod config_file;
 mod dirs;
 mod frontend;
 mod harness;
@@ -20,15 +22,40 @@ use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use args::{Cli, Cmd, NodeArgs};
 use frontend::Mode;
 
+/// Fills the flags a command was not given from its configuration file.
+fn apply_config(command: &mut Cmd) -> Result<()> {
+    match command {
+        Cmd::Client(a) => {
+            let file = config_file::load(&a.node.config)?;
+            config_file::apply_client(a, file.as_ref())
+        }
+        Cmd::Server(a) => {
+            let file = config_file::load(&a.node.config)?;
+            config_file::apply_server(a, file.as_ref());
+            Ok(())
+        }
+        Cmd::Up(a) => {
+            let file = config_file::load(&a.config)?;
+            config_file::apply_up(a, file.as_ref());
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Err(e) = apply_config(&mut cli.command) {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
     // In the TUI, logs go to <data dir>/chorus.log, never onto the screen.
     let tui_dir = match &cli.command {
         Cmd::Client(a) if !a.node.json && tui::wanted() => Some(
             a.node
                 .data_dir
                 .clone()
-                .unwrap_or_else(|| dirs::client(&a.nick)),
+                .unwrap_or_else(|| dirs::client(a.nick.as_deref().unwrap_or("me"))),
         ),
         Cmd::Up(a) if !a.json && tui::wanted() => Some(a.data_dir.clone().unwrap_or_else(dirs::up)),
         _ => None,
@@ -94,6 +121,12 @@ fn keygen(file: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// `chorus completions SHELL`: the completion script of `shell` for every subcommand and flag.
+fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    use clap::CommandFactory;
+    clap_complete::generate(shell, &mut Cli::command(), "chorus", out);
+}
+
 fn mode(json: bool) -> Mode {
     if json {
         Mode::Json
@@ -110,7 +143,10 @@ async fn run(cli: Cli) -> Result<()> {
             frontend::run(config, mode(args.node.json), args.node.exit_on_eof, None).await
         }
         Cmd::Client(args) => {
-            if let Err(e) = wire::validate_nick(&args.nick) {
+            let Some(nick) = args.nick.clone() else {
+                bail!("no nick: give --nick NICK");
+            };
+            if let Err(e) = wire::validate_nick(&nick) {
                 bail!("--nick: {e}");
             }
             for room in &args.room {
@@ -118,10 +154,10 @@ async fn run(cli: Cli) -> Result<()> {
                     bail!("--room: {e}");
                 }
             }
-            let mut config = node_config(Role::Client, &args.node, dirs::client(&args.nick))?;
-            config.nick = Some(args.nick.clone());
+            let mut config = node_config(Role::Client, &args.node, dirs::client(&nick))?;
+            config.nick = Some(nick);
             config.rooms = args.room.clone();
-            config.history = args.history;
+            config.history = args.history.unwrap_or(50);
             frontend::run(config, mode(args.node.json), args.node.exit_on_eof, None).await
         }
         Cmd::Status(args) => {
@@ -143,6 +179,10 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Up(args) => up::run(args).await,
         Cmd::Keygen(args) => keygen(&args.file),
+        Cmd::Completions(args) => {
+            completions(args.shell, &mut std::io::stdout());
+            Ok(())
+        }
         Cmd::Harness(args) => {
             // Blocking on purpose: the harness drives child processes from this
             // one thread (their death signal is tied to it).
@@ -154,5 +194,27 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Bench(args) => bench::run(args),
         Cmd::BenchGossipNode(args) => bench::gossip::run(args).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bash_completions_name_the_subcommands() {
+        let mut out = Vec::new();
+        super::completions(clap_complete::Shell::Bash, &mut out);
+        let script = String::from_utf8(out).expect("utf-8");
+        for word in [
+            "client",
+            "server",
+            "up",
+            "status",
+            "keygen",
+            "completions",
+            "--config",
+            "--nick",
+        ] {
+            assert!(script.contains(word), "{word} missing");
+        }
     }
 }
