@@ -8,6 +8,7 @@ mod dirs;
 mod frontend;
 mod harness;
 mod line;
+mod nicks;
 mod tui;
 mod up;
 

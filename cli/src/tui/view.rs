@@ -10,6 +10,7 @@ use ratatui::Frame;
 use unicode_width::UnicodeWidthChar;
 
 use super::model::{short, Delivery, LineKind, Model, Room};
+use crate::nicks::Nicks;
 
 /// Below this width the side panes give way to a line of tabs.
 const WIDE: u16 = 70;
@@ -144,12 +145,12 @@ fn draw_tabs(frame: &mut Frame, model: &Model, area: Rect) {
 
 fn draw_presence(frame: &mut Frame, model: &Model, area: Rect) {
     let online = model.online();
+    let me = model.my_name(&model.nicks());
     let mut lines: Vec<Line> = online
         .iter()
         .map(|name| {
-            let nick = name.split('~').next().unwrap_or(name);
-            let mut style = Style::new().fg(nick_color(nick));
-            if nick == model.nick {
+            let mut style = Style::new().fg(nick_color(name));
+            if *name == me {
                 style = style.add_modifier(Modifier::BOLD);
             }
             Line::styled(name.clone(), style)
@@ -171,12 +172,14 @@ fn draw_presence(frame: &mut Frame, model: &Model, area: Rect) {
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
-/// One buffer line as styled spans (before wrapping).
-fn spans_of(line: &super::model::Line) -> Vec<Span<'static>> {
+/// One buffer line as styled spans (before wrapping). `me`: our peer id, for
+/// our own lines typed before the node was ready.
+fn spans_of(line: &super::model::Line, nicks: &Nicks, me: &str) -> Vec<Span<'static>> {
     let time = Span::styled(format!("{} ", line.time), Style::new().fg(Color::DarkGray));
     match &line.kind {
         LineKind::Chat {
             nick,
+            from,
             text,
             own,
             delivery,
@@ -184,8 +187,12 @@ fn spans_of(line: &super::model::Line) -> Vec<Span<'static>> {
             ..
         } => {
             let pending = *delivery == Delivery::Pending;
+            let from = if *own && from.is_empty() { me } else { from };
+            // A nick two keys use is shown with the author's tag, in a colour
+            // of its own.
+            let nick = nicks.show(nick, from);
             let mut nick_style = Style::new()
-                .fg(nick_color(nick))
+                .fg(nick_color(&nick))
                 .add_modifier(Modifier::BOLD);
             let mut text_style = Style::new();
             if pending {
@@ -282,9 +289,11 @@ fn draw_messages(frame: &mut Frame, model: &Model, area: Rect) {
     let room = model.shown();
     let height = area.height as usize;
     let end = room.lines.len().saturating_sub(room.scroll);
+    let nicks = model.nicks();
+    let me = model.me.as_deref().unwrap_or("");
     let mut rows: Vec<Line<'static>> = Vec::new();
     for line in room.lines[..end].iter().rev() {
-        let mut wrapped = wrap(spans_of(line), area.width as usize);
+        let mut wrapped = wrap(spans_of(line, &nicks, me), area.width as usize);
         wrapped.append(&mut rows);
         rows = wrapped;
         if rows.len() >= height {
@@ -335,7 +344,7 @@ fn draw_status(frame: &mut Frame, model: &Model, area: Rect) {
     };
     let mut spans = vec![
         Span::styled(
-            format!(" {} ", model.nick),
+            format!(" {} ", model.my_name(&model.nicks())),
             bar.add_modifier(Modifier::BOLD),
         ),
         quorum,
