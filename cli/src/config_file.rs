@@ -19,6 +19,8 @@ use crate::args::{ClientArgs, ConfigArgs, NodeArgs, ServerArgs, UpArgs};
 
 /// The file's name inside the user's configuration directory.
 const FILE_NAME: &str = "config.toml";
+/// How many recent messages a client shows on joining a room, unless told.
+pub const DEFAULT_HISTORY: u32 = 50;
 /// The most recent messages a client may ask for on joining (as `--history`).
 const MAX_HISTORY: u32 = 1000;
 
@@ -291,7 +293,7 @@ pub fn apply_client(args: &mut ClientArgs, file: Option<&Config>) -> anyhow::Res
         args.room.push("lobby".into());
     }
     if args.history.is_none() {
-        args.history = Some(50);
+        args.history = Some(DEFAULT_HISTORY);
     }
     if args.nick.is_none() {
         let place = match (file, default_path()) {

@@ -123,9 +123,12 @@ fn keygen(file: &std::path::Path) -> Result<()> {
 }
 
 /// `chorus completions SHELL`: the completion script of `shell` for every subcommand and flag.
-fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+fn completions(shell: clap_complete::Shell) -> Vec<u8> {
     use clap::CommandFactory;
-    clap_complete::generate(shell, &mut Cli::command(), "chorus", out);
+    // Into memory first: clap_complete panics when its writer fails (a closed pipe).
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "chorus", &mut script);
+    script
 }
 
 fn mode(json: bool) -> Mode {
@@ -158,7 +161,7 @@ async fn run(cli: Cli) -> Result<()> {
             let mut config = node_config(Role::Client, &args.node, dirs::client(&nick))?;
             config.nick = Some(nick);
             config.rooms = args.room.clone();
-            config.history = args.history.unwrap_or(50);
+            config.history = args.history.unwrap_or(config_file::DEFAULT_HISTORY);
             frontend::run(config, mode(args.node.json), args.node.exit_on_eof, None).await
         }
         Cmd::Status(args) => {
@@ -181,8 +184,11 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Up(args) => up::run(args).await,
         Cmd::Keygen(args) => keygen(&args.file),
         Cmd::Completions(args) => {
-            completions(args.shell, &mut std::io::stdout());
-            Ok(())
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            out.write_all(&completions(args.shell))
+                .and_then(|()| out.flush())
+                .map_err(|e| anyhow::anyhow!("cannot write the completion script: {e}"))
         }
         Cmd::Harness(args) => {
             // Blocking on purpose: the harness drives child processes from this
@@ -202,9 +208,8 @@ async fn run(cli: Cli) -> Result<()> {
 mod tests {
     #[test]
     fn bash_completions_name_the_subcommands() {
-        let mut out = Vec::new();
-        super::completions(clap_complete::Shell::Bash, &mut out);
-        let script = String::from_utf8(out).expect("utf-8");
+        let script =
+            String::from_utf8(super::completions(clap_complete::Shell::Bash)).expect("utf-8");
         for word in [
             "client",
             "server",
