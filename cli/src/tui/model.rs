@@ -260,7 +260,9 @@ impl Model {
                 nicks.add(nick, &p.peer_id);
             }
         }
-        for (nick, from) in self.authors() {
+        // Each author once: scrollback holds thousands of lines by few people.
+        let authors: HashSet<(&str, &str)> = self.authors().collect();
+        for (nick, from) in authors {
             nicks.add(nick, from);
         }
         nicks
@@ -294,7 +296,11 @@ impl Model {
     /// Names of the clients online (us included), sorted; a nick two peers
     /// use gets a short peer-id tag (`bob#x7Qe`, see [`Nicks`]).
     pub fn online(&self) -> Vec<String> {
-        let nicks = self.nicks();
+        self.online_with(&self.nicks())
+    }
+
+    /// [`Model::online`] with the nicks already gathered.
+    pub fn online_with(&self, nicks: &Nicks) -> Vec<String> {
         let me = self.my_id();
         let mut names: Vec<String> = self
             .peers
@@ -305,7 +311,7 @@ impl Model {
                 None => short(&p.peer_id).to_string(),
             })
             .collect();
-        names.push(self.my_name(&nicks));
+        names.push(self.my_name(nicks));
         names.sort_by_key(|n| n.to_lowercase());
         names
     }
@@ -319,7 +325,8 @@ impl Model {
             .values()
             .filter_map(|p| p.nick.as_ref().map(|n| shown.show(n, &p.peer_id)))
             .collect();
-        for (nick, from) in self.authors() {
+        let authors: HashSet<(&str, &str)> = self.authors().collect();
+        for (nick, from) in authors {
             nicks.push(shown.show(nick, from));
         }
         nicks.sort();

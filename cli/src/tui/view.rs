@@ -62,6 +62,7 @@ pub fn draw(frame: &mut Frame, model: &Model) {
         Constraint::Length(1),
     ])
     .areas(frame.area());
+    let nicks = model.nicks();
     if main.width >= WIDE {
         let [rooms, messages, presence] = Layout::horizontal([
             Constraint::Length(ROOMS_WIDTH),
@@ -75,15 +76,15 @@ pub fn draw(frame: &mut Frame, model: &Model) {
             .border_style(Style::new().fg(Color::DarkGray));
         let inner = block.inner(messages);
         frame.render_widget(block, messages);
-        draw_messages(frame, model, inner);
-        draw_presence(frame, model, presence);
+        draw_messages(frame, model, &nicks, inner);
+        draw_presence(frame, model, &nicks, presence);
     } else {
         let [tabs, messages] =
             Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(main);
         draw_tabs(frame, model, tabs);
-        draw_messages(frame, model, messages);
+        draw_messages(frame, model, &nicks, messages);
     }
-    draw_status(frame, model, status);
+    draw_status(frame, model, &nicks, status);
     draw_input(frame, model, input);
 }
 
@@ -143,9 +144,9 @@ fn draw_tabs(frame: &mut Frame, model: &Model, area: Rect) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-fn draw_presence(frame: &mut Frame, model: &Model, area: Rect) {
-    let online = model.online();
-    let me = model.my_name(&model.nicks());
+fn draw_presence(frame: &mut Frame, model: &Model, nicks: &Nicks, area: Rect) {
+    let online = model.online_with(nicks);
+    let me = model.my_name(nicks);
     let mut lines: Vec<Line> = online
         .iter()
         .map(|name| {
@@ -282,18 +283,17 @@ fn wrap(spans: Vec<Span<'static>>, width: usize) -> Vec<Line<'static>> {
         .collect()
 }
 
-fn draw_messages(frame: &mut Frame, model: &Model, area: Rect) {
+fn draw_messages(frame: &mut Frame, model: &Model, nicks: &Nicks, area: Rect) {
     if area.height == 0 || area.width == 0 {
         return;
     }
     let room = model.shown();
     let height = area.height as usize;
     let end = room.lines.len().saturating_sub(room.scroll);
-    let nicks = model.nicks();
     let me = model.me.as_deref().unwrap_or("");
     let mut rows: Vec<Line<'static>> = Vec::new();
     for line in room.lines[..end].iter().rev() {
-        let mut wrapped = wrap(spans_of(line, &nicks, me), area.width as usize);
+        let mut wrapped = wrap(spans_of(line, nicks, me), area.width as usize);
         wrapped.append(&mut rows);
         rows = wrapped;
         if rows.len() >= height {
@@ -315,7 +315,7 @@ fn draw_messages(frame: &mut Frame, model: &Model, area: Rect) {
     frame.render_widget(Paragraph::new(rows), area);
 }
 
-fn draw_status(frame: &mut Frame, model: &Model, area: Rect) {
+fn draw_status(frame: &mut Frame, model: &Model, nicks: &Nicks, area: Rect) {
     let bar = Style::new().fg(Color::White).bg(Color::Blue);
     let sep = Span::styled(" | ", bar.fg(Color::Gray));
     let quorum = match model.quorum() {
@@ -344,7 +344,7 @@ fn draw_status(frame: &mut Frame, model: &Model, area: Rect) {
     };
     let mut spans = vec![
         Span::styled(
-            format!(" {} ", model.my_name(&model.nicks())),
+            format!(" {} ", model.my_name(nicks)),
             bar.add_modifier(Modifier::BOLD),
         ),
         quorum,
