@@ -34,6 +34,8 @@ pub enum Cmd {
     Id(IdArgs),
     /// Run a local cluster under a recorded workload and a fault schedule, then check every promise (docs/testing.md).
     Harness(HarnessArgs),
+    /// Print a shell completion script, e.g. `chorus completions bash > ~/.local/share/bash-completion/completions/chorus`.
+    Completions(CompletionsArgs),
     /// Measure commit throughput, latency and failover time of a local cluster (docs/benchmarks.md).
     Bench(BenchArgs),
     /// A bare gossipsub node: the raw baseline of `chorus bench`.
@@ -54,8 +56,11 @@ pub struct NodeArgs {
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Do not use mDNS (LAN discovery).
-    #[arg(long)]
+    #[arg(long, overrides_with = "mdns")]
     pub no_mdns: bool,
+    /// Use mDNS even if the config file says `no_mdns = true`.
+    #[arg(long, overrides_with = "no_mdns")]
+    pub mdns: bool,
     /// Closed network: only peers holding this pre-shared key connect (TCP only; see `chorus keygen`).
     #[arg(long, value_name = "FILE")]
     pub network_key: Option<PathBuf>,
@@ -68,6 +73,20 @@ pub struct NodeArgs {
     /// Exit when standard input closes (used by `chorus up` for its servers).
     #[arg(long, hide = true)]
     pub exit_on_eof: bool,
+    /// Which configuration file to read.
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+/// Which configuration file to read (docs/user-guide.md#configuration-file).
+#[derive(Args, Debug, Clone, Default)]
+pub struct ConfigArgs {
+    /// Read defaults from this TOML file (flags override it). Default: ~/.config/chorus/config.toml when present.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Read no configuration file.
+    #[arg(long, conflicts_with = "config")]
+    pub no_config: bool,
 }
 
 /// Flags of `chorus server`.
@@ -77,7 +96,7 @@ pub struct ServerArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=100))]
     pub bootstrap_expect: Option<u16>,
     /// This server's admission, written by `chorus admin admit` (needed with --operator).
-    #[arg(long, value_name = "FILE", requires = "operator")]
+    #[arg(long, value_name = "FILE")]
     pub admission: Option<PathBuf>,
     /// Flags shared with clients.
     #[command(flatten)]
@@ -87,15 +106,15 @@ pub struct ServerArgs {
 /// Flags of `chorus client`.
 #[derive(Args, Debug, Clone)]
 pub struct ClientArgs {
-    /// Your nick (1-32 bytes, no spaces).
+    /// Your nick (1-32 bytes, no spaces). Required here or in the config file.
     #[arg(long)]
-    pub nick: String,
-    /// Room to join (repeatable; the last is the current room).
-    #[arg(long, default_value = "lobby")]
+    pub nick: Option<String>,
+    /// Room to join (repeatable; the last is the current room). Default: the config file's rooms, else lobby.
+    #[arg(long)]
     pub room: Vec<String>,
-    /// How many recent messages to show when joining a room.
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(0..=1000))]
-    pub history: u32,
+    /// How many recent messages to show when joining a room. Default: 50.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub history: Option<u32>,
     /// Flags shared with servers.
     #[command(flatten)]
     pub node: NodeArgs,
@@ -121,9 +140,12 @@ pub struct StatusArgs {
 /// Flags of `chorus up`.
 #[derive(Args, Debug)]
 pub struct UpArgs {
-    /// Your nick. Default: your user name.
+    /// Your nick. Default: the config file's nick, else your user name.
     #[arg(long)]
     pub nick: Option<String>,
+    /// Room to join (repeatable; the last is the current room). Default: the config file's rooms, else lobby.
+    #[arg(long)]
+    pub room: Vec<String>,
     /// Number of local servers.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=7))]
     pub servers: u8,
@@ -133,6 +155,9 @@ pub struct UpArgs {
     /// Run the client with the JSON interface instead of the line interface.
     #[arg(long)]
     pub json: bool,
+    /// Which configuration file to read (only its nick and rooms apply).
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 /// Flags of `chorus harness`.
@@ -217,6 +242,14 @@ pub struct IdArgs {
     /// The node's data dir. Default: the server's default data dir.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+}
+
+/// Flags of `chorus completions`.
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Flags of `chorus keygen`.

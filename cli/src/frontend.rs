@@ -2,6 +2,7 @@
 //! line mode, until `quit`, Ctrl-C or (optionally) the end of stdin.
 
 use std::io::Write;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 use chorus_node::api::{self, Command, Event};
@@ -27,8 +28,10 @@ pub async fn run(config: NodeConfig, mode: Mode, exit_on_eof: bool, banner: Bann
     if mode == Mode::Lines && config.role == chorus_node::Role::Client && crate::tui::wanted() {
         return crate::tui::run(config, banner).await;
     }
+    let renderer = Arc::new(Mutex::new(line::Renderer::new(config.nick.clone())));
     let (handle, mut events, task) = chorus_node::start(config).await?;
     let input = handle.clone();
+    let typed_renderer = renderer.clone();
     let stdin_task = tokio::spawn(async move {
         let mut lines = BufReader::new(tokio::io::stdin()).lines();
         loop {
@@ -42,13 +45,16 @@ pub async fn run(config: NodeConfig, mode: Mode, exit_on_eof: bool, banner: Bann
             };
             match parsed {
                 Ok(Some(cmd)) => {
+                    if let Command::Nick { nick } = &cmd {
+                        lock(&typed_renderer).set_own_nick(nick);
+                    }
                     let quit = cmd == Command::Quit;
                     if !input.send(cmd).await || quit {
                         return;
                     }
                 }
                 Ok(None) => {}
-                Err(message) => print_event(mode, &Event::Error { message }),
+                Err(message) => print_event(mode, &Event::Error { message }, &typed_renderer),
             }
         }
         // End of input: interactive users typed Ctrl-D; pipes closed.
@@ -62,7 +68,7 @@ pub async fn run(config: NodeConfig, mode: Mode, exit_on_eof: bool, banner: Bann
         tokio::select! {
             event = events.recv() => match event {
                 Some(event) => {
-                    print_event(mode, &event);
+                    print_event(mode, &event, &renderer);
                     if matches!(event, Event::Ready { .. }) && mode == Mode::Lines {
                         if let Some(b) = banner.take() {
                             println!("{b}");
@@ -84,11 +90,17 @@ pub async fn run(config: NodeConfig, mode: Mode, exit_on_eof: bool, banner: Bann
     Ok(())
 }
 
+/// The renderer, even if a thread panicked holding it (it holds no invariant
+/// a panic could break).
+fn lock(renderer: &Mutex<line::Renderer>) -> std::sync::MutexGuard<'_, line::Renderer> {
+    renderer.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Prints one event on stdout (flushed: programs read it line by line).
-pub fn print_event(mode: Mode, event: &Event) {
+fn print_event(mode: Mode, event: &Event, renderer: &Mutex<line::Renderer>) {
     let text = match mode {
         Mode::Json => event.to_json_line(),
-        Mode::Lines => line::render(event),
+        Mode::Lines => lock(renderer).render(event),
     };
     if text.is_empty() {
         return;

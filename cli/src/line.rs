@@ -1,7 +1,66 @@
 //! The human line interface: typed lines are sent to the current room, `/cmd`
-//! lines are commands; events are printed as short lines like `[lobby] alice: hi`.
+//! lines are commands; events are printed as short lines like `[lobby] alice: hi`
+//! (`[lobby] alice#3fZq: hi` when two peers use the nick, see [`Nicks`]).
 
 use chorus_node::api::{Command, Event, PeerInfo, Status};
+
+use crate::nicks::Nicks;
+
+/// Renders events for people, remembering who uses which nick (everyone
+/// heard from since the start) to tell apart the peers that share one.
+#[derive(Debug, Default)]
+pub struct Renderer {
+    nicks: Nicks,
+    own_nick: Option<String>,
+    me: Option<String>,
+}
+
+impl Renderer {
+    /// A renderer for a node whose nick is `own_nick` (clients).
+    pub fn new(own_nick: Option<String>) -> Renderer {
+        Renderer {
+            own_nick,
+            ..Renderer::default()
+        }
+    }
+
+    /// Our nick changed (`/nick`).
+    pub fn set_own_nick(&mut self, nick: &str) {
+        self.own_nick = Some(nick.to_string());
+        self.learn_me();
+    }
+
+    fn learn_me(&mut self) {
+        if let (Some(nick), Some(me)) = (&self.own_nick, &self.me) {
+            self.nicks.add(nick, me);
+        }
+    }
+
+    /// Learns from `event`, then renders it (see [`render`]).
+    pub fn render(&mut self, event: &Event) -> String {
+        match event {
+            Event::Ready { peer_id, .. } => {
+                self.me = Some(peer_id.clone());
+                self.learn_me();
+            }
+            Event::PeerJoined(p) | Event::PeerLeft(p) => {
+                if let Some(nick) = &p.nick {
+                    self.nicks.add(nick, &p.peer_id);
+                }
+            }
+            Event::Message(m) => self.nicks.add(&m.nick, &m.from),
+            Event::Status(s) => {
+                for p in &s.peers {
+                    if let Some(nick) = &p.nick {
+                        self.nicks.add(nick, &p.peer_id);
+                    }
+                }
+            }
+            _ => {}
+        }
+        render(event, &self.nicks)
+    }
+}
 
 /// Help text for `/help`.
 pub const HELP: &str = "commands: /join ROOM, /leave ROOM, /msg NICK|PEER_ID TEXT, /nick NICK, /status, /quit, /help; anything else is sent to the current room";
@@ -71,8 +130,9 @@ pub fn short(peer_id: &str) -> &str {
     &peer_id[peer_id.len().saturating_sub(8)..]
 }
 
-/// Renders an event as lines for people.
-pub fn render(event: &Event) -> String {
+/// Renders an event as lines for people; message authors whose nick another
+/// peer in `nicks` uses are tagged with the end of their peer id.
+pub fn render(event: &Event, nicks: &Nicks) -> String {
     match event {
         Event::Ready {
             peer_id,
@@ -88,8 +148,13 @@ pub fn render(event: &Event) -> String {
         Event::PeerJoined(p) => format!("* {} joined", who(p)),
         Event::PeerLeft(p) => format!("* {} left", who(p)),
         Event::Message(m) => match &m.to {
-            None => format!("[{}] {}: {}", m.room, m.nick, m.text),
-            Some(to) => format!("[dm -> {}] {}: {}", short(to), m.nick, m.text),
+            None => format!("[{}] {}: {}", m.room, nicks.show(&m.nick, &m.from), m.text),
+            Some(to) => format!(
+                "[dm -> {}] {}: {}",
+                short(to),
+                nicks.show(&m.nick, &m.from),
+                m.text
+            ),
         },
         Event::Error { message } => format!("! {message}"),
         Event::Status(s) => render_status(s),
@@ -170,6 +235,66 @@ mod tests {
             history: false,
             to: None,
         });
-        assert_eq!(render(&e), "[lobby] alice: hi");
+        assert_eq!(render(&e, &Nicks::default()), "[lobby] alice: hi");
+    }
+
+    fn message(from: &str, nick: &str, text: &str) -> Event {
+        Event::Message(chorus_node::api::ChatMessage {
+            room: "lobby".into(),
+            id: format!("{from}-{text}"),
+            from: from.into(),
+            nick: nick.into(),
+            text: text.into(),
+            seq: Some(1),
+            history: false,
+            to: None,
+        })
+    }
+
+    #[test]
+    fn a_nick_two_peers_use_is_tagged() {
+        let mut r = Renderer::new(Some("alice".into()));
+        r.render(&Event::Ready {
+            peer_id: "12D3KooWmeee3fZq".into(),
+            role: chorus_node::Role::Client,
+            listen_addrs: vec![],
+        });
+        assert_eq!(
+            r.render(&message("12D3KooWbobbbXy1", "bob", "hi")),
+            "[lobby] bob: hi"
+        );
+        assert_eq!(
+            r.render(&message("12D3KooWmeee3fZq", "alice", "hey")),
+            "[lobby] alice: hey"
+        );
+        // Another key calls itself alice: it cannot pass for us.
+        assert_eq!(
+            r.render(&message("12D3KooWevil9xYz", "alice", "it's me")),
+            "[lobby] alice#9xYz: it's me"
+        );
+        assert_eq!(
+            r.render(&message("12D3KooWmeee3fZq", "alice", "no, me")),
+            "[lobby] alice#3fZq: no, me"
+        );
+        assert_eq!(
+            r.render(&message("12D3KooWbobbbXy1", "bob", "hm")),
+            "[lobby] bob: hm"
+        );
+        // Before we say anything: our own nick is known from the start.
+        let mut r = Renderer::new(Some("carol".into()));
+        r.render(&Event::Ready {
+            peer_id: "12D3KooWcarolAAA".into(),
+            role: chorus_node::Role::Client,
+            listen_addrs: vec![],
+        });
+        assert_eq!(
+            r.render(&message("12D3KooWfakeBBBB", "carol", "hi")),
+            "[lobby] carol#BBBB: hi"
+        );
+        r.set_own_nick("dave");
+        assert_eq!(
+            r.render(&message("12D3KooWfakeCCCC", "dave", "hi")),
+            "[lobby] dave#CCCC: hi"
+        );
     }
 }

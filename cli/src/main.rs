@@ -1,12 +1,15 @@
-//! The `chorus` command: `server`, `client`, `status` and `up`.
+//! The `chorus` command: `server`, `client`, `up`, `status` and the tools
+//! (`keygen`, `completions`, `harness`, `bench`).
 
 mod admin;
 mod args;
 mod bench;
+mod config_file;
 mod dirs;
 mod frontend;
 mod harness;
 mod line;
+mod nicks;
 mod tui;
 mod up;
 
@@ -21,15 +24,40 @@ use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use args::{Cli, Cmd, NodeArgs};
 use frontend::Mode;
 
+/// Fills the flags a command was not given from its configuration file.
+fn apply_config(command: &mut Cmd) -> Result<()> {
+    match command {
+        Cmd::Client(a) => {
+            let file = config_file::load(&a.node.config)?;
+            config_file::apply_client(a, file.as_ref())
+        }
+        Cmd::Server(a) => {
+            let file = config_file::load(&a.node.config)?;
+            config_file::apply_server(a, file.as_ref());
+            Ok(())
+        }
+        Cmd::Up(a) => {
+            let file = config_file::load(&a.config)?;
+            config_file::apply_up(a, file.as_ref());
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Err(e) = apply_config(&mut cli.command) {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
     // In the TUI, logs go to <data dir>/chorus.log, never onto the screen.
     let tui_dir = match &cli.command {
         Cmd::Client(a) if !a.node.json && tui::wanted() => Some(
             a.node
                 .data_dir
                 .clone()
-                .unwrap_or_else(|| dirs::client(&a.nick)),
+                .unwrap_or_else(|| dirs::client(a.nick.as_deref().unwrap_or("me"))),
         ),
         Cmd::Up(a) if !a.json && tui::wanted() => Some(a.data_dir.clone().unwrap_or_else(dirs::up)),
         _ => None,
@@ -128,6 +156,15 @@ fn keygen(file: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// `chorus completions SHELL`: the completion script of `shell` for every subcommand and flag.
+fn completions(shell: clap_complete::Shell) -> Vec<u8> {
+    use clap::CommandFactory;
+    // Into memory first: clap_complete panics when its writer fails (a closed pipe).
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "chorus", &mut script);
+    script
+}
+
 fn mode(json: bool) -> Mode {
     if json {
         Mode::Json
@@ -149,10 +186,16 @@ async fn run(cli: Cli) -> Result<()> {
                 .as_deref()
                 .map(chorus_node::admission::Admission::read)
                 .transpose()?;
+            if config.admission.is_some() && config.operator.is_none() {
+                bail!("--admission needs --operator: the operator whose admission it is");
+            }
             frontend::run(config, mode(args.node.json), args.node.exit_on_eof, None).await
         }
         Cmd::Client(args) => {
-            if let Err(e) = wire::validate_nick(&args.nick) {
+            let Some(nick) = args.nick.clone() else {
+                bail!("no nick: give --nick NICK");
+            };
+            if let Err(e) = wire::validate_nick(&nick) {
                 bail!("--nick: {e}");
             }
             for room in &args.room {
@@ -160,10 +203,10 @@ async fn run(cli: Cli) -> Result<()> {
                     bail!("--room: {e}");
                 }
             }
-            let mut config = node_config(Role::Client, &args.node, dirs::client(&args.nick))?;
-            config.nick = Some(args.nick.clone());
+            let mut config = node_config(Role::Client, &args.node, dirs::client(&nick))?;
+            config.nick = Some(nick);
             config.rooms = args.room.clone();
-            config.history = args.history;
+            config.history = args.history.unwrap_or(config_file::DEFAULT_HISTORY);
             frontend::run(config, mode(args.node.json), args.node.exit_on_eof, None).await
         }
         Cmd::Status(args) => {
@@ -187,6 +230,13 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Keygen(args) => keygen(&args.file),
         Cmd::Admin(cmd) => admin::run(cmd),
         Cmd::Id(args) => admin::print_id(&args.data_dir.unwrap_or_else(dirs::server)),
+        Cmd::Completions(args) => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            out.write_all(&completions(args.shell))
+                .and_then(|()| out.flush())
+                .map_err(|e| anyhow::anyhow!("cannot write the completion script: {e}"))
+        }
         Cmd::Harness(args) => {
             // Blocking on purpose: the harness drives child processes from this
             // one thread (their death signal is tied to it).
@@ -223,5 +273,23 @@ mod tests {
             &libp2p::identity::Keypair::generate_ed25519(),
         ));
         assert_eq!(open_network_warning(&config), None);
+    }
+
+    #[test]
+    fn bash_completions_name_the_subcommands() {
+        let script =
+            String::from_utf8(super::completions(clap_complete::Shell::Bash)).expect("utf-8");
+        for word in [
+            "client",
+            "server",
+            "up",
+            "status",
+            "keygen",
+            "completions",
+            "--config",
+            "--nick",
+        ] {
+            assert!(script.contains(word), "{word} missing");
+        }
     }
 }

@@ -37,10 +37,17 @@ fn start_server(children: &mut Children, dir: &Path, bootstrap: Option<&str>) ->
         .with_context(|| format!("cannot write {}", dir.join("server.log").display()))?;
     let exe = std::env::current_exe().context("cannot find the chorus executable")?;
     let mut cmd = Command::new(exe);
-    cmd.args(["server", "--json", "--no-mdns", "--exit-on-eof"])
-        .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
-        .arg("--data-dir")
-        .arg(dir);
+    // The user's config file is for their own nodes, not this local cluster.
+    cmd.args([
+        "server",
+        "--json",
+        "--no-mdns",
+        "--exit-on-eof",
+        "--no-config",
+    ])
+    .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
+    .arg("--data-dir")
+    .arg(dir);
     if let Some(b) = bootstrap {
         cmd.args(["--bootstrap", b]);
     }
@@ -90,6 +97,17 @@ pub async fn run(args: UpArgs) -> Result<()> {
         .or_else(|| std::env::var("USER").ok())
         .filter(|n| chorus_node::wire::validate_nick(n).is_ok())
         .unwrap_or_else(|| "me".into());
+    let rooms = if args.room.is_empty() {
+        vec!["lobby".to_string()]
+    } else {
+        args.room.clone()
+    };
+    for room in &rooms {
+        if let Err(e) = chorus_node::wire::validate_room(room) {
+            bail!("--room: {e}");
+        }
+    }
+    let shown = rooms.last().cloned().unwrap_or_default();
     let mut children = Children::default();
     let mut addrs: Vec<String> = Vec::new();
     for i in 1..=args.servers {
@@ -104,13 +122,13 @@ pub async fn run(args: UpArgs) -> Result<()> {
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "chorus".into());
     let banner = format!(
-        "* local cluster of {} servers is up; you are {nick} in #lobby. Type to chat, /help for commands.\n\
+        "* local cluster of {} servers is up; you are {nick} in #{shown}. Type to chat, /help for commands.\n\
          * another terminal joins with:\n    {exe} client --nick bob --no-mdns --listen /ip4/127.0.0.1/tcp/0 --bootstrap {first}",
         args.servers
     );
     let mut config = NodeConfig::new(Role::Client, base.join(format!("client-{nick}")));
     config.nick = Some(nick);
-    config.rooms = vec!["lobby".into()];
+    config.rooms = rooms;
     config.mdns = false;
     config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
     config.bootstrap = addrs

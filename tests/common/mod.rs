@@ -101,6 +101,13 @@ impl Net {
         self.tmp.path()
     }
 
+    /// The `XDG_CONFIG_HOME` every process of this test gets, so that the
+    /// user's own `~/.config/chorus/config.toml` never reaches a test (a test of
+    /// the default file writes `chorus/config.toml` in it).
+    pub fn config_home(&self) -> PathBuf {
+        self.path().join("xdg-config")
+    }
+
     /// The data dir of node `name` (not created: the node creates it).
     pub fn data_dir(&self, name: &str) -> PathBuf {
         self.path().join(name)
@@ -181,6 +188,7 @@ impl Net {
         let err_path = self.path().join(format!("run-{n}.stderr"));
         let mut cmd = Command::new(bin());
         cmd.args(args)
+            .env("XDG_CONFIG_HOME", self.config_home())
             .stdin(Stdio::null())
             .stdout(File::create(&out_path).expect("create stdout file"))
             .stderr(File::create(&err_path).expect("create stderr file"));
@@ -283,6 +291,7 @@ impl Node {
             None => Command::new(bin()),
         };
         cmd.args(&spec.args)
+            .env("XDG_CONFIG_HOME", self._net.config_home())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log));

@@ -441,7 +441,8 @@ impl Run {
     /// The arguments of node `name` in `role`. With `--netns` this creates
     /// the node's namespace (call once per node, then [`Run::add_proc`]).
     pub(crate) fn node_args(&mut self, role: &str, name: &str) -> Result<Vec<String>> {
-        let mut args = vec![role.to_string(), "--json".into()];
+        // The user's config file must not reach the harness's nodes.
+        let mut args = vec![role.to_string(), "--json".into(), "--no-config".into()];
         let listen = match self.lan.as_mut() {
             Some(lan) => {
                 let host = lan.add_host(name)?;

@@ -12,6 +12,7 @@ use ratatui::crossterm::event::{
 use super::bridge::{Msg, NodeCommand, NodeEvent, Peer, StatusInfo};
 use super::commands::{self, Typed};
 use super::input::InputLine;
+use crate::nicks::Nicks;
 
 /// How far an own message has got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +30,8 @@ pub enum LineKind {
     Chat {
         /// The author's nick.
         nick: String,
+        /// The author's peer id (ours: empty until the node is ready).
+        from: String,
         /// The text.
         text: String,
         /// Whether it is ours.
@@ -241,45 +244,90 @@ impl Model {
         self.status.as_ref().and_then(|s| s.quorum)
     }
 
+    /// Our peer id, empty before the node is ready.
+    fn my_id(&self) -> &str {
+        self.me.as_deref().unwrap_or("")
+    }
+
+    /// Who uses which nick: us, the clients online, and the authors of the
+    /// messages held in the rooms (so that a line keeps telling its author
+    /// apart after the other one left).
+    pub fn nicks(&self) -> Nicks {
+        let mut nicks = Nicks::default();
+        nicks.add(&self.nick, self.my_id());
+        for p in self.peers.values() {
+            if let Some(nick) = &p.nick {
+                nicks.add(nick, &p.peer_id);
+            }
+        }
+        // Each author once: scrollback holds thousands of lines by few people.
+        let authors: HashSet<(&str, &str)> = self.authors().collect();
+        for (nick, from) in authors {
+            nicks.add(nick, from);
+        }
+        nicks
+    }
+
+    /// Every (nick, peer id) of the chat lines held; ours with our id.
+    fn authors(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.rooms
+            .iter()
+            .flat_map(|r| &r.lines)
+            .filter_map(|l| match &l.kind {
+                LineKind::Chat {
+                    nick, from, own, ..
+                } => {
+                    let from = if *own && from.is_empty() {
+                        self.my_id()
+                    } else {
+                        from.as_str()
+                    };
+                    Some((nick.as_str(), from))
+                }
+                _ => None,
+            })
+    }
+
+    /// How we are shown (tagged when someone else uses our nick).
+    pub fn my_name(&self, nicks: &Nicks) -> String {
+        nicks.show(&self.nick, self.my_id())
+    }
+
     /// Names of the clients online (us included), sorted; a nick two peers
-    /// share gets a short peer-id suffix.
+    /// use gets a short peer-id tag (`bob#x7Qe`, see [`Nicks`]).
     pub fn online(&self) -> Vec<String> {
-        let mut people: Vec<(String, String)> = self
+        self.online_with(&self.nicks())
+    }
+
+    /// [`Model::online`] with the nicks already gathered.
+    pub fn online_with(&self, nicks: &Nicks) -> Vec<String> {
+        let me = self.my_id();
+        let mut names: Vec<String> = self
             .peers
             .values()
-            .filter(|p| !p.is_server())
-            .map(|p| {
-                let nick = p.nick.clone().unwrap_or_else(|| short(&p.peer_id).into());
-                (nick, p.peer_id.clone())
+            .filter(|p| !p.is_server() && p.peer_id != me)
+            .map(|p| match &p.nick {
+                Some(nick) => nicks.show(nick, &p.peer_id),
+                None => short(&p.peer_id).to_string(),
             })
             .collect();
-        if let Some(me) = &self.me {
-            people.retain(|(_, id)| id != me);
-        }
-        people.push((self.nick.clone(), self.me.clone().unwrap_or_default()));
-        let mut names: Vec<String> = people
-            .iter()
-            .map(|(nick, id)| {
-                if people.iter().filter(|(n, _)| n == nick).count() > 1 && !id.is_empty() {
-                    format!("{nick}~{}", &id[id.len().saturating_sub(4)..])
-                } else {
-                    nick.clone()
-                }
-            })
-            .collect();
+        names.push(self.my_name(nicks));
         names.sort_by_key(|n| n.to_lowercase());
         names
     }
 
-    /// Nicks for completion: people online and authors seen.
+    /// Nicks for completion, as shown (tagged when shared): people online and
+    /// authors seen.
     fn known_nicks(&self) -> Vec<String> {
-        let mut nicks: Vec<String> = self.peers.values().filter_map(|p| p.nick.clone()).collect();
-        for room in &self.rooms {
-            for line in &room.lines {
-                if let LineKind::Chat { nick, .. } = &line.kind {
-                    nicks.push(nick.clone());
-                }
-            }
+        let shown = self.nicks();
+        let mut nicks: Vec<String> = self
+            .peers
+            .values()
+            .filter_map(|p| p.nick.as_ref().map(|n| shown.show(n, &p.peer_id)))
+            .collect();
+        let authors: HashSet<(&str, &str)> = self.authors().collect();
+        for (nick, from) in authors {
+            nicks.push(shown.show(nick, from));
         }
         nicks.sort();
         nicks.dedup();
@@ -302,6 +350,17 @@ impl Model {
                     self.nick,
                     short(&peer_id)
                 ));
+                // Lines typed before now learn whose they are.
+                for line in self.rooms.iter_mut().flat_map(|r| &mut r.lines) {
+                    if let LineKind::Chat {
+                        own: true, from, ..
+                    } = &mut line.kind
+                    {
+                        if from.is_empty() {
+                            *from = peer_id.clone();
+                        }
+                    }
+                }
                 self.me = Some(peer_id);
             }
             NodeEvent::PeerJoined(p) => {
@@ -444,6 +503,7 @@ impl Model {
             time: self.clock.clone(),
             kind: LineKind::Chat {
                 nick: m.nick,
+                from: m.from,
                 text: m.text,
                 own,
                 delivery: if own && !acked && !m.history {
@@ -583,6 +643,7 @@ impl Model {
                     time: self.clock.clone(),
                     kind: LineKind::Chat {
                         nick: self.nick.clone(),
+                        from: self.my_id().to_string(),
                         text: text.clone(),
                         own: true,
                         delivery: Delivery::Pending,

@@ -241,6 +241,47 @@ pub fn demo_model(quorum: bool) -> Model {
     m
 }
 
+/// The demo chat after a second key joined calling itself `bob` and another
+/// one `alice` (our nick): both pairs are told apart by peer-id tags.
+pub fn same_nick_model() -> Model {
+    let mut m = demo_model(true);
+    m.clock = "14:06".into();
+    m.on_event(NodeEvent::PeerJoined(peer(
+        "12D3KooWMal1ory9xYz",
+        "client",
+        Some("bob"),
+    )));
+    m.on_event(message(
+        "lobby",
+        4,
+        "12D3KooWMal1ory9xYz",
+        "bob",
+        "hi, it's bob on my other laptop",
+    ));
+    m.on_event(message(
+        "lobby",
+        5,
+        "12D3KooWBobBeef",
+        "bob",
+        "that is not me!",
+    ));
+    m.on_event(NodeEvent::PeerJoined(peer(
+        "12D3KooWEve7Qw2",
+        "client",
+        Some("alice"),
+    )));
+    m.on_event(message(
+        "lobby",
+        6,
+        "12D3KooWEve7Qw2",
+        "alice",
+        "I am alice",
+    ));
+    m.input.set("");
+    m.typed("/who");
+    m
+}
+
 #[test]
 fn screenshots() {
     let mut shots: Vec<(&str, Buffer)> = vec![("tui-chat.png", render(&demo_model(true), 100, 24))];
@@ -249,6 +290,7 @@ fn screenshots() {
     degraded.input.set("");
     shots.push(("tui-degraded.png", render(&degraded, 100, 24)));
     shots.push(("tui-narrow.png", render(&demo_model(true), 48, 14)));
+    shots.push(("tui-same-nick.png", render(&same_nick_model(), 100, 24)));
     let tmp = tempfile::tempdir().expect("tempdir");
     let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/img");
     let write_docs = std::env::var_os("CHORUS_SCREENSHOTS").is_some();

@@ -10,6 +10,7 @@ use ratatui::Frame;
 use unicode_width::UnicodeWidthChar;
 
 use super::model::{short, Delivery, LineKind, Model, Room};
+use crate::nicks::Nicks;
 
 /// Below this width the side panes give way to a line of tabs.
 const WIDE: u16 = 70;
@@ -61,6 +62,7 @@ pub fn draw(frame: &mut Frame, model: &Model) {
         Constraint::Length(1),
     ])
     .areas(frame.area());
+    let nicks = model.nicks();
     if main.width >= WIDE {
         let [rooms, messages, presence] = Layout::horizontal([
             Constraint::Length(ROOMS_WIDTH),
@@ -74,15 +76,15 @@ pub fn draw(frame: &mut Frame, model: &Model) {
             .border_style(Style::new().fg(Color::DarkGray));
         let inner = block.inner(messages);
         frame.render_widget(block, messages);
-        draw_messages(frame, model, inner);
-        draw_presence(frame, model, presence);
+        draw_messages(frame, model, &nicks, inner);
+        draw_presence(frame, model, &nicks, presence);
     } else {
         let [tabs, messages] =
             Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(main);
         draw_tabs(frame, model, tabs);
-        draw_messages(frame, model, messages);
+        draw_messages(frame, model, &nicks, messages);
     }
-    draw_status(frame, model, status);
+    draw_status(frame, model, &nicks, status);
     draw_input(frame, model, input);
 }
 
@@ -142,14 +144,14 @@ fn draw_tabs(frame: &mut Frame, model: &Model, area: Rect) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-fn draw_presence(frame: &mut Frame, model: &Model, area: Rect) {
-    let online = model.online();
+fn draw_presence(frame: &mut Frame, model: &Model, nicks: &Nicks, area: Rect) {
+    let online = model.online_with(nicks);
+    let me = model.my_name(nicks);
     let mut lines: Vec<Line> = online
         .iter()
         .map(|name| {
-            let nick = name.split('~').next().unwrap_or(name);
-            let mut style = Style::new().fg(nick_color(nick));
-            if nick == model.nick {
+            let mut style = Style::new().fg(nick_color(name));
+            if *name == me {
                 style = style.add_modifier(Modifier::BOLD);
             }
             Line::styled(name.clone(), style)
@@ -171,12 +173,14 @@ fn draw_presence(frame: &mut Frame, model: &Model, area: Rect) {
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
-/// One buffer line as styled spans (before wrapping).
-fn spans_of(line: &super::model::Line) -> Vec<Span<'static>> {
+/// One buffer line as styled spans (before wrapping). `me`: our peer id, for
+/// our own lines typed before the node was ready.
+fn spans_of(line: &super::model::Line, nicks: &Nicks, me: &str) -> Vec<Span<'static>> {
     let time = Span::styled(format!("{} ", line.time), Style::new().fg(Color::DarkGray));
     match &line.kind {
         LineKind::Chat {
             nick,
+            from,
             text,
             own,
             delivery,
@@ -184,8 +188,12 @@ fn spans_of(line: &super::model::Line) -> Vec<Span<'static>> {
             ..
         } => {
             let pending = *delivery == Delivery::Pending;
+            let from = if *own && from.is_empty() { me } else { from };
+            // A nick two keys use is shown with the author's tag, in a colour
+            // of its own.
+            let nick = nicks.show(nick, from);
             let mut nick_style = Style::new()
-                .fg(nick_color(nick))
+                .fg(nick_color(&nick))
                 .add_modifier(Modifier::BOLD);
             let mut text_style = Style::new();
             if pending {
@@ -275,16 +283,17 @@ fn wrap(spans: Vec<Span<'static>>, width: usize) -> Vec<Line<'static>> {
         .collect()
 }
 
-fn draw_messages(frame: &mut Frame, model: &Model, area: Rect) {
+fn draw_messages(frame: &mut Frame, model: &Model, nicks: &Nicks, area: Rect) {
     if area.height == 0 || area.width == 0 {
         return;
     }
     let room = model.shown();
     let height = area.height as usize;
     let end = room.lines.len().saturating_sub(room.scroll);
+    let me = model.me.as_deref().unwrap_or("");
     let mut rows: Vec<Line<'static>> = Vec::new();
     for line in room.lines[..end].iter().rev() {
-        let mut wrapped = wrap(spans_of(line), area.width as usize);
+        let mut wrapped = wrap(spans_of(line, nicks, me), area.width as usize);
         wrapped.append(&mut rows);
         rows = wrapped;
         if rows.len() >= height {
@@ -306,7 +315,7 @@ fn draw_messages(frame: &mut Frame, model: &Model, area: Rect) {
     frame.render_widget(Paragraph::new(rows), area);
 }
 
-fn draw_status(frame: &mut Frame, model: &Model, area: Rect) {
+fn draw_status(frame: &mut Frame, model: &Model, nicks: &Nicks, area: Rect) {
     let bar = Style::new().fg(Color::White).bg(Color::Blue);
     let sep = Span::styled(" | ", bar.fg(Color::Gray));
     let quorum = match model.quorum() {
@@ -335,7 +344,7 @@ fn draw_status(frame: &mut Frame, model: &Model, area: Rect) {
     };
     let mut spans = vec![
         Span::styled(
-            format!(" {} ", model.nick),
+            format!(" {} ", model.my_name(nicks)),
             bar.add_modifier(Modifier::BOLD),
         ),
         quorum,

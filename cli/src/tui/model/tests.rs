@@ -208,7 +208,7 @@ fn presence_and_status() {
     m.on_event(NodeEvent::PeerJoined(peer("bob1", "client", Some("bob"))));
     m.on_event(NodeEvent::PeerJoined(peer("bob2", "client", Some("bob"))));
     m.on_event(NodeEvent::PeerJoined(peer("srv1", "server", None)));
-    assert_eq!(m.online(), ["alice", "bob~bob1", "bob~bob2"]);
+    assert_eq!(m.online(), ["alice", "bob#bob1", "bob#bob2"]);
     m.on_event(NodeEvent::PeerLeft(peer("bob2", "client", Some("bob"))));
     assert_eq!(m.online(), ["alice", "bob"]);
     let notices: Vec<&LineKind> = m.shown().lines.iter().map(|l| &l.kind).collect();

@@ -4,7 +4,7 @@ use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
 
 use crate::tui::model::Model;
-use crate::tui::screenshot::{demo_model, demo_status, render};
+use crate::tui::screenshot::{demo_model, demo_status, render, same_nick_model};
 
 /// The buffer's rows as text.
 fn rows(buffer: &Buffer) -> Vec<String> {
@@ -147,4 +147,111 @@ fn nick_colours_are_stable_and_varied() {
         .map(|n| format!("{:?}", nick_color(n)))
         .collect();
     assert!(colours.len() >= 3, "{colours:?}");
+}
+
+#[test]
+fn same_nick_different_keys_are_told_apart() {
+    let m = same_nick_model();
+    let b = render(&m, 100, 24);
+    let r = rows(&b);
+    let text = r.join("\n");
+    // Message pane: each bob, and each alice, carries its key's tag.
+    let line_of = |needle: &str| {
+        r.iter()
+            .find(|row| row.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} not shown:\n{text}"))
+            .clone()
+    };
+    assert!(
+        line_of("on my other laptop").contains("<bob#9xYz> hi"),
+        "{text}"
+    );
+    assert!(
+        line_of("that is not me!").contains("<bob#Beef> that"),
+        "{text}"
+    );
+    assert!(
+        line_of("I am alice").contains("<alice#7Qw2> I am"),
+        "{text}"
+    );
+    // Our own lines are tagged too, so the other alice cannot pass for us;
+    // even those from before the other one came.
+    assert!(
+        line_of("yes, elections are fast").contains("<alice#F00d> yes"),
+        "{text}"
+    );
+    // carol's nick is hers alone: shown plainly.
+    assert!(
+        line_of("can you kill -9").contains("<carol> alice"),
+        "{text}"
+    );
+    // The two bobs have different colours.
+    let (x1, y1) = find(&b, "<bob#9xYz>").expect("tagged bob");
+    let (x2, y2) = find(&b, "<bob#Beef>").expect("tagged bob");
+    assert_ne!(b[(x1 + 1, y1)].fg, b[(x2 + 1, y2)].fg);
+    // Presence pane: all four tagged names, carol plain, us in bold.
+    assert!(text.contains("Online (5)"), "{text}");
+    for name in ["alice#F00d", "alice#7Qw2", "bob#Beef", "bob#9xYz"] {
+        let (x, y) = find(&b, &format!("│{name}")).unwrap_or_else(|| panic!("{name}:\n{text}"));
+        let bold = b[(x + 1, y)].modifier.contains(Modifier::BOLD);
+        assert_eq!(bold, name == "alice#F00d", "{name} bold: {bold}");
+    }
+    assert!(find(&b, "│carol ").is_some(), "{text}");
+    // /who lists them the same way.
+    let who = m
+        .shown()
+        .lines
+        .iter()
+        .find_map(|l| match &l.kind {
+            crate::tui::model::LineKind::Notice(t) if t.starts_with("online") => Some(t.clone()),
+            _ => None,
+        })
+        .expect("the /who answer");
+    assert_eq!(
+        who,
+        "online (5): alice#7Qw2, alice#F00d, bob#9xYz, bob#Beef, carol"
+    );
+    assert!(text.contains("online (5): alice#7Qw2"), "{text}");
+    // The status bar shows how we are shown.
+    assert!(r[22].starts_with(" alice#F00d "), "{}", r[22]);
+}
+
+#[test]
+fn tags_go_when_the_nick_is_unique_again() {
+    use crate::tui::bridge::{NodeEvent, Peer};
+    let mut m = demo_model(true);
+    let evil = Peer {
+        peer_id: "12D3KooWMal1ory9xYz".into(),
+        role: "client".into(),
+        nick: Some("bob".into()),
+    };
+    m.on_event(NodeEvent::PeerJoined(evil.clone()));
+    assert!(rows(&render(&m, 100, 24))
+        .join("\n")
+        .contains("<bob#Beef> hi all"));
+    // The second bob left without saying anything: bob is unique again.
+    m.on_event(NodeEvent::PeerLeft(evil));
+    let text = rows(&render(&m, 100, 24)).join("\n");
+    assert!(text.contains("<bob> hi all"), "{text}");
+    assert!(find(&render(&m, 100, 24), "│bob ").is_some(), "{text}");
+}
+
+#[test]
+fn tab_completes_tagged_nicks() {
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut m = same_nick_model();
+    m.input.set("bo");
+    let tab = KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE);
+    m.on_key(tab);
+    let first = m.input.text().to_string();
+    m.on_key(tab);
+    let second = m.input.text().to_string();
+    let mut both = [first.clone(), second.clone()];
+    both.sort();
+    assert_eq!(both, ["bob#9xYz: ", "bob#Beef: "], "{first:?} {second:?}");
+    // A unique nick completes plainly.
+    let mut m = same_nick_model();
+    m.input.set("ca");
+    m.on_key(tab);
+    assert_eq!(m.input.text(), "carol: ");
 }
