@@ -1,7 +1,7 @@
 //! The real terminal UI, driven in tmux: two clients of one server each run
 //! `chorus client` in a tmux pane (a real terminal, so the TUI opens); what one
 //! types appears in the other's screen, own messages turn from pending to
-//! acknowledged, `/msg` answers, and `/quit` (and Ctrl-C) leave the TUI,
+//! acknowledged, `/msg` opens a direct conversation on both sides, and `/quit` (and Ctrl-C) leave the TUI,
 //! restore the terminal and end the process.
 //!
 //! tmux runs on its own socket, killed with every process of the test when the
@@ -134,7 +134,7 @@ fn two_clients_chat_in_the_tui() {
     let tmux = Tmux::new(&scratch);
     let client = |nick: &str| {
         format!(
-            "'{}' client --nick {nick} --no-mdns --listen /ip4/127.0.0.1/tcp/0 --bootstrap '{}' --data-dir '{}'",
+            "'{}' client --no-config --nick {nick} --no-mdns --listen /ip4/127.0.0.1/tcp/0 --bootstrap '{}' --data-dir '{}'",
             common::bin().display(),
             server.addr(),
             net.data_dir(nick).display()
@@ -164,10 +164,22 @@ fn two_clients_chat_in_the_tui() {
         s.contains("<bob> hi alice, got it")
     });
 
-    // Direct messages: not there yet; the TUI says so.
-    tmux.type_line("alice", "/msg bob psst");
-    tmux.wait("alice", "the /msg answer", |s| {
-        s.contains("direct messages are not available yet")
+    // A direct message: alice's /msg opens "@bob" on her side; on bob's side
+    // a "@alice" tab appears with the message unread; bob answers there.
+    tmux.type_line("alice", "/msg bob psst, a secret");
+    tmux.wait("alice", "the conversation tab", |s| {
+        s.contains("@bob") && s.contains("<alice> psst, a secret") && !s.contains("(pending)")
+    });
+    tmux.wait("bob", "alice's direct message tab", |s| {
+        s.contains("@alice (1)")
+    });
+    tmux.run(&["send-keys", "-t", "bob", "M-2"]);
+    tmux.wait("bob", "the conversation shown", |s| {
+        s.contains("<alice> psst, a secret")
+    });
+    tmux.type_line("bob", "secret received");
+    tmux.wait("alice", "bob's direct answer", |s| {
+        s.contains("<bob> secret received")
     });
 
     // /quit leaves the TUI: main screen back, process ended cleanly.

@@ -45,6 +45,9 @@ pub struct Msg {
     /// Delivered as history.
     #[serde(default)]
     pub history: bool,
+    /// Direct messages: the recipient's peer id (`room` is the conversation).
+    #[serde(default)]
+    pub to: Option<String>,
 }
 
 /// What a node knows (the `status` event); fields a node does not report are
@@ -157,6 +160,13 @@ pub enum NodeCommand {
         /// The text.
         text: String,
     },
+    /// Send an end-to-end encrypted direct message to a peer.
+    Dm {
+        /// The recipient's peer id.
+        to: String,
+        /// The text.
+        text: String,
+    },
     /// Join a room.
     Join(String),
     /// Leave a room.
@@ -185,6 +195,7 @@ impl NodeCommand {
         use serde_json::json;
         let value = match self {
             NodeCommand::Send { room, text } => json!({"cmd": "send", "room": room, "text": text}),
+            NodeCommand::Dm { to, text } => json!({"cmd": "dm", "to": to, "text": text}),
             NodeCommand::Join(room) => json!({"cmd": "join", "room": room}),
             NodeCommand::Leave(room) => json!({"cmd": "leave", "room": room}),
             NodeCommand::Nick(nick) => json!({"cmd": "nick", "nick": nick}),
@@ -261,5 +272,16 @@ mod tests {
             })
         );
         assert_eq!(NodeCommand::Quit.to_api(), Ok(Command::Quit));
+        assert_eq!(
+            NodeCommand::Dm {
+                to: "12D3KooWx".into(),
+                text: "psst".into()
+            }
+            .to_api(),
+            Ok(Command::Dm {
+                to: "12D3KooWx".into(),
+                text: "psst".into()
+            })
+        );
     }
 }

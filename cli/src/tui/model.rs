@@ -73,6 +73,8 @@ pub struct Room {
     pub mentioned: bool,
     /// Lines scrolled back from the newest (0: following).
     pub scroll: usize,
+    /// A direct conversation: the other participant's peer id.
+    pub peer: Option<String>,
     ids: HashSet<String>,
 }
 
@@ -447,7 +449,12 @@ impl Model {
         let index = match self.room_index(&m.room) {
             Some(i) => i,
             None => {
-                self.rooms.push(Room::new(&m.room));
+                let mut room = Room::new(&m.room);
+                // A direct conversation opens a tab named after the other one.
+                room.peer =
+                    m.to.as_ref()
+                        .map(|to| if own { to.clone() } else { m.from.clone() });
+                self.rooms.push(room);
                 self.rooms.len() - 1
             }
         };
@@ -634,29 +641,7 @@ impl Model {
             }
         };
         match typed {
-            Typed::Text(text) => {
-                let Some(room) = self.current_room().map(str::to_string) else {
-                    self.error("you are in no room: /join one first");
-                    return Vec::new();
-                };
-                let line = Line {
-                    time: self.clock.clone(),
-                    kind: LineKind::Chat {
-                        nick: self.nick.clone(),
-                        from: self.my_id().to_string(),
-                        text: text.clone(),
-                        own: true,
-                        delivery: Delivery::Pending,
-                        mention: false,
-                        id: None,
-                        seq: None,
-                    },
-                };
-                let shown = self.shown_mut();
-                shown.scroll = 0;
-                shown.push(line);
-                vec![NodeCommand::Send { room, text }]
-            }
+            Typed::Text(text) => self.send_text(text),
             Typed::Join(room) => {
                 if let Some(i) = self.room_index(&room) {
                     self.switch_to(i);
@@ -680,11 +665,16 @@ impl Model {
                     self.error(format!("you are not in #{room}"));
                     return Vec::new();
                 };
-                self.rooms.remove(i);
+                let closed = self.rooms.remove(i);
                 if self.current > i || self.current >= self.rooms.len() {
                     self.current = self.current.saturating_sub(1);
                 }
                 self.switch_to(self.current);
+                if closed.peer.is_some() {
+                    // A conversation is not joined: closing its tab is all.
+                    self.notice("conversation closed (it reopens with the next message)");
+                    return Vec::new();
+                }
                 self.notice(format!("you left #{room}"));
                 vec![NodeCommand::Leave(room)]
             }
@@ -697,10 +687,7 @@ impl Model {
                 self.nick = nick.clone();
                 vec![NodeCommand::Nick(nick)]
             }
-            Typed::Msg { .. } => {
-                self.error("direct messages are not available yet");
-                Vec::new()
-            }
+            Typed::Msg { nick, text } => self.direct_message(&nick, text),
             Typed::Who => {
                 let online = self.online();
                 self.notice(format!("online ({}): {}", online.len(), online.join(", ")));
@@ -736,6 +723,128 @@ impl Model {
                 self.notice("quitting...");
                 vec![NodeCommand::Quit]
             }
+        }
+    }
+
+    /// Sends typed text to the shown room (or conversation), shown pending
+    /// until the cluster acknowledges it.
+    fn send_text(&mut self, text: String) -> Vec<NodeCommand> {
+        let Some(room) = self.current_room().map(str::to_string) else {
+            self.error("you are in no room: /join one first");
+            return Vec::new();
+        };
+        let peer = self.rooms.get(self.current).and_then(|r| r.peer.clone());
+        let line = Line {
+            time: self.clock.clone(),
+            kind: LineKind::Chat {
+                nick: self.nick.clone(),
+                from: self.my_id().to_string(),
+                text: text.clone(),
+                own: true,
+                delivery: Delivery::Pending,
+                mention: false,
+                id: None,
+                seq: None,
+            },
+        };
+        let shown = self.shown_mut();
+        shown.scroll = 0;
+        shown.push(line);
+        match peer {
+            Some(to) => vec![NodeCommand::Dm { to, text }],
+            None => vec![NodeCommand::Send { room, text }],
+        }
+    }
+
+    /// `/msg NICK TEXT`: opens (or shows) the conversation with the peer
+    /// called NICK (`nick#tag` or a peer id when the nick is shared) and
+    /// sends TEXT there, shown pending until the cluster acknowledges it.
+    fn direct_message(&mut self, who: &str, text: String) -> Vec<NodeCommand> {
+        let peer = match self.resolve(who) {
+            Ok(p) => p,
+            Err(e) => {
+                self.error(format!("/msg: {e}"));
+                return Vec::new();
+            }
+        };
+        let Some(me) = self.me.clone() else {
+            self.error("/msg: not connected yet, try again in a moment");
+            return Vec::new();
+        };
+        if peer == me {
+            self.error("/msg: that is you");
+            return Vec::new();
+        }
+        let (Ok(a), Ok(b)) = (me.parse(), peer.parse()) else {
+            self.error(format!("/msg: {who} has no usable peer id"));
+            return Vec::new();
+        };
+        let name = chorus_node::seal::dm_room(&a, &b);
+        let index = match self.room_index(&name) {
+            Some(i) => i,
+            None => {
+                let mut room = Room::new(&name);
+                room.peer = Some(peer.clone());
+                self.rooms.push(room);
+                self.rooms.len() - 1
+            }
+        };
+        self.switch_to(index);
+        self.send_text(text)
+    }
+
+    /// The peer id of a client named `who`: a peer id, a nick only one peer
+    /// online uses, or `nick#tag` (the end of the peer id) for a shared nick.
+    fn resolve(&self, who: &str) -> Result<String, String> {
+        let who = who.trim_start_matches('@');
+        if self.peers.contains_key(who) || who.parse::<libp2p::PeerId>().is_ok() {
+            return Ok(who.to_string());
+        }
+        let (nick, tag) = match who.split_once('#') {
+            Some((n, t)) => (n, Some(t)),
+            None => (who, None),
+        };
+        let found: Vec<&Peer> = self
+            .peers
+            .values()
+            .filter(|p| !p.is_server())
+            .filter(|p| {
+                p.nick
+                    .as_deref()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(nick))
+            })
+            .filter(|p| tag.is_none_or(|t| p.peer_id.ends_with(t)))
+            .collect();
+        match found.as_slice() {
+            [one] => Ok(one.peer_id.clone()),
+            [] => Err(format!("no one called {who} is online")),
+            many => Err(format!(
+                "{} peers are called {nick}: say which, e.g. {nick}#{}",
+                many.len(),
+                crate::nicks::tag(&many[0].peer_id)
+            )),
+        }
+    }
+
+    /// How a room is named in tabs and titles: `#room`, or `@nick` for a
+    /// direct conversation.
+    pub fn room_title(&self, room: &Room, nicks: &Nicks) -> String {
+        let Some(peer) = &room.peer else {
+            return format!("#{}", room.name);
+        };
+        let nick = self
+            .peers
+            .get(peer)
+            .and_then(|p| p.nick.clone())
+            .or_else(|| {
+                room.lines.iter().find_map(|l| match &l.kind {
+                    LineKind::Chat { nick, from, .. } if from == peer => Some(nick.clone()),
+                    _ => None,
+                })
+            });
+        match nick {
+            Some(n) => format!("@{}", nicks.show(&n, peer)),
+            None => format!("@{}", short(peer)),
         }
     }
 

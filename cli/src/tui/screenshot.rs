@@ -153,6 +153,7 @@ fn message(room: &str, seq: u64, from: &str, nick: &str, text: &str) -> NodeEven
         text: text.into(),
         seq: Some(seq),
         history: false,
+        to: None,
     })
 }
 

@@ -70,9 +70,9 @@ pub fn draw(frame: &mut Frame, model: &Model) {
             Constraint::Length(PRESENCE_WIDTH),
         ])
         .areas(main);
-        draw_rooms(frame, model, rooms);
+        draw_rooms(frame, model, &nicks, rooms);
         let block = Block::bordered()
-            .title(format!(" {} ", title(model)))
+            .title(format!(" {} ", title(model, &nicks)))
             .border_style(Style::new().fg(Color::DarkGray));
         let inner = block.inner(messages);
         frame.render_widget(block, messages);
@@ -81,25 +81,26 @@ pub fn draw(frame: &mut Frame, model: &Model) {
     } else {
         let [tabs, messages] =
             Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(main);
-        draw_tabs(frame, model, tabs);
+        draw_tabs(frame, model, &nicks, tabs);
         draw_messages(frame, model, &nicks, messages);
     }
     draw_status(frame, model, &nicks, status);
     draw_input(frame, model, input);
 }
 
-fn title(model: &Model) -> String {
-    match model.current_room() {
-        Some(room) => format!("#{room}"),
+fn title(model: &Model, nicks: &Nicks) -> String {
+    match model.rooms.get(model.current) {
+        Some(room) => model.room_title(room, nicks),
         None => "no room: /join one".into(),
     }
 }
 
-fn room_label(room: &Room) -> String {
+fn room_label(model: &Model, nicks: &Nicks, room: &Room) -> String {
+    let name = model.room_title(room, nicks);
     if room.unread > 0 {
-        format!("#{} ({})", room.name, room.unread)
+        format!("{name} ({})", room.unread)
     } else {
-        format!("#{}", room.name)
+        name
     }
 }
 
@@ -117,12 +118,12 @@ fn room_style(model: &Model, index: usize, room: &Room) -> Style {
     }
 }
 
-fn draw_rooms(frame: &mut Frame, model: &Model, area: Rect) {
+fn draw_rooms(frame: &mut Frame, model: &Model, nicks: &Nicks, area: Rect) {
     let lines: Vec<Line> = model
         .rooms
         .iter()
         .enumerate()
-        .map(|(i, room)| Line::styled(room_label(room), room_style(model, i, room)))
+        .map(|(i, room)| Line::styled(room_label(model, nicks, room), room_style(model, i, room)))
         .collect();
     let block = Block::bordered()
         .title(" Rooms ")
@@ -130,16 +131,19 @@ fn draw_rooms(frame: &mut Frame, model: &Model, area: Rect) {
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
-fn draw_tabs(frame: &mut Frame, model: &Model, area: Rect) {
+fn draw_tabs(frame: &mut Frame, model: &Model, nicks: &Nicks, area: Rect) {
     let mut spans = Vec::new();
     for (i, room) in model.rooms.iter().enumerate() {
         spans.push(Span::styled(
-            format!(" {} ", room_label(room)),
+            format!(" {} ", room_label(model, nicks, room)),
             room_style(model, i, room),
         ));
     }
     if spans.is_empty() {
-        spans.push(Span::styled(title(model), Style::new().fg(Color::Gray)));
+        spans.push(Span::styled(
+            title(model, nicks),
+            Style::new().fg(Color::Gray),
+        ));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }

@@ -30,6 +30,7 @@ fn msg(room: &str, id: &str, from: &str, nick: &str, text: &str, seq: Option<u64
         text: text.into(),
         seq,
         history: false,
+        to: None,
     })
 }
 
@@ -132,6 +133,7 @@ fn history_goes_in_seq_order() {
             text: text.into(),
             seq: Some(seq),
             history: true,
+            to: None,
         }))
     };
     old("a", "first", 1);
@@ -175,7 +177,7 @@ fn commands_act() {
     );
     assert_eq!(type_line(&mut m, "/msg bob hi"), vec![]);
     assert!(
-        matches!(&m.shown().lines.last().unwrap().kind, LineKind::Error(e) if e.contains("not available yet"))
+        matches!(&m.shown().lines.last().unwrap().kind, LineKind::Error(e) if e.contains("no one called bob"))
     );
     assert_eq!(type_line(&mut m, "/who"), vec![NodeCommand::Status]);
     assert_eq!(
@@ -326,4 +328,106 @@ fn a_node_without_acks_acknowledges_by_echo() {
     assert_eq!(m.pending(), 1);
     m.on_event(msg("lobby", "m1", "12D3KooWalice", "alice", "hello", None));
     assert_eq!(m.pending(), 0);
+}
+
+/// A real peer id (direct conversations are named from real ids).
+fn peer_id() -> String {
+    libp2p::identity::Keypair::generate_ed25519()
+        .public()
+        .to_peer_id()
+        .to_base58()
+}
+
+#[test]
+fn direct_messages_open_a_conversation_tab() {
+    let (me, bob, carol) = (peer_id(), peer_id(), peer_id());
+    let mut m = Model::new("alice", &["lobby".to_string()]);
+    m.on_event(NodeEvent::Ready {
+        peer_id: me.clone(),
+        listen_addrs: vec![],
+    });
+    m.on_event(NodeEvent::Status(StatusInfo {
+        peer_id: me.clone(),
+        peers: vec![
+            Peer {
+                peer_id: bob.clone(),
+                role: "client".into(),
+                nick: Some("bob".into()),
+            },
+            Peer {
+                peer_id: carol.clone(),
+                role: "client".into(),
+                nick: Some("carol".into()),
+            },
+        ],
+        rooms: vec!["lobby".into()],
+        ..StatusInfo::default()
+    }));
+
+    // /msg opens "@bob", shows the line pending and sends a dm to bob's id.
+    let cmds = type_line(&mut m, "/msg bob see you at noon");
+    assert_eq!(
+        cmds,
+        vec![NodeCommand::Dm {
+            to: bob.clone(),
+            text: "see you at noon".into()
+        }]
+    );
+    let nicks = m.nicks();
+    assert_eq!(m.room_title(m.shown(), &nicks), "@bob");
+    assert_eq!(
+        chat_lines(m.shown()),
+        [("see you at noon".to_string(), Delivery::Pending)]
+    );
+    let conversation = m.current_room().expect("a tab").to_string();
+    assert!(conversation.starts_with("dm."), "{conversation}");
+
+    // Bob's answer lands in the same tab; plain text typed there goes to bob.
+    m.on_event(NodeEvent::Message(Msg {
+        room: conversation.clone(),
+        id: "b-1".into(),
+        from: bob.clone(),
+        nick: "bob".into(),
+        text: "ok".into(),
+        seq: Some(2),
+        history: false,
+        to: Some(me.clone()),
+    }));
+    assert_eq!(m.shown().lines.len(), 2);
+    assert_eq!(
+        type_line(&mut m, "/me waves"),
+        Vec::<NodeCommand>::new(),
+        "commands stay commands"
+    );
+    assert_eq!(
+        type_line(&mut m, "bring snacks"),
+        vec![NodeCommand::Dm {
+            to: bob.clone(),
+            text: "bring snacks".into()
+        }]
+    );
+
+    // A message from carol opens her tab in the background, counted unread.
+    m.on_event(NodeEvent::Message(Msg {
+        room: "dm.0123".into(),
+        id: "c-1".into(),
+        from: carol.clone(),
+        nick: "carol".into(),
+        text: "psst".into(),
+        seq: Some(1),
+        history: false,
+        to: Some(me.clone()),
+    }));
+    let tab = m
+        .rooms
+        .iter()
+        .find(|r| r.name == "dm.0123")
+        .expect("carol's tab");
+    assert_eq!(tab.unread, 1);
+    assert_eq!(m.room_title(tab, &m.nicks()), "@carol");
+
+    // Unknown nicks are refused here; /leave closes a conversation locally.
+    assert!(type_line(&mut m, "/msg dave hi").is_empty());
+    assert_eq!(type_line(&mut m, "/leave"), Vec::<NodeCommand>::new());
+    assert!(m.rooms.iter().all(|r| r.name != conversation));
 }
