@@ -283,6 +283,40 @@ pub fn same_nick_model() -> Model {
     m
 }
 
+/// The demo chat with a direct conversation: bob wrote to alice, who answers
+/// in the `@bob` tab.
+pub fn direct_model() -> Model {
+    let mut m = demo_model(true);
+    m.clock = "14:06".into();
+    let dm = |seq: u64, from: &str, nick: &str, to: &str, text: &str| {
+        NodeEvent::Message(Msg {
+            room: "dm.5f0c2d9a7b1e4c3d".into(),
+            id: format!("dm-{seq}"),
+            from: from.into(),
+            nick: nick.into(),
+            text: text.into(),
+            seq: Some(seq),
+            history: false,
+            to: Some(to.into()),
+        })
+    };
+    let (alice, bob) = ("12D3KooWAliceF00d", "12D3KooWBobBeef");
+    m.on_event(dm(
+        1,
+        bob,
+        "bob",
+        alice,
+        "psst: carol's test kills S2 at 14:10",
+    ));
+    m.on_event(dm(2, bob, "bob", alice, "only you and me can read this"));
+    if let Some(i) = m.rooms.iter().position(|r| r.peer.is_some()) {
+        m.switch_to(i);
+    }
+    m.input.set("");
+    m.typed("thanks, I will watch the leader change");
+    m
+}
+
 #[test]
 fn screenshots() {
     let mut shots: Vec<(&str, Buffer)> = vec![("tui-chat.png", render(&demo_model(true), 100, 24))];
@@ -292,6 +326,7 @@ fn screenshots() {
     shots.push(("tui-degraded.png", render(&degraded, 100, 24)));
     shots.push(("tui-narrow.png", render(&demo_model(true), 48, 14)));
     shots.push(("tui-same-nick.png", render(&same_nick_model(), 100, 24)));
+    shots.push(("tui-dm.png", render(&direct_model(), 100, 24)));
     let tmp = tempfile::tempdir().expect("tempdir");
     let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/img");
     let write_docs = std::env::var_os("CHORUS_SCREENSHOTS").is_some();

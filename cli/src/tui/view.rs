@@ -85,7 +85,7 @@ pub fn draw(frame: &mut Frame, model: &Model) {
         draw_messages(frame, model, &nicks, messages);
     }
     draw_status(frame, model, &nicks, status);
-    draw_input(frame, model, input);
+    draw_input(frame, model, &nicks, input);
 }
 
 fn title(model: &Model, nicks: &Nicks) -> String {
@@ -368,9 +368,9 @@ fn draw_status(frame: &mut Frame, model: &Model, nicks: &Nicks, area: Rect) {
     frame.render_widget(Paragraph::new(Line::from(spans)).style(bar), area);
 }
 
-fn draw_input(frame: &mut Frame, model: &Model, area: Rect) {
-    let prompt = match model.current_room() {
-        Some(room) => format!("[#{room}] "),
+fn draw_input(frame: &mut Frame, model: &Model, nicks: &Nicks, area: Rect) {
+    let prompt = match model.rooms.get(model.current) {
+        Some(room) => format!("[{}] ", model.room_title(room, nicks)),
         None => "[chorus] ".into(),
     };
     let text: Vec<char> = model.input.text().chars().collect();
