@@ -386,15 +386,9 @@ impl Node {
         }
     }
 
-    /// Reports a message to the user once its signature holds (and, for a
-    /// direct message, once it decrypts); anything else is an `error` event.
+    /// Reports a message to the user (its signature was checked where it
+    /// came in); a direct message once it decrypts, an `error` event if not.
     fn deliver(&mut self, m: Committed, history: bool) {
-        if let Err(e) = m.verify() {
-            return self.error(format!(
-                "message {} of {} (seq {}) not shown: {e}",
-                m.id, m.room, m.seq
-            ));
-        }
         let text = match &m.to {
             None => m.text,
             Some(to) => {
@@ -548,7 +542,24 @@ impl Node {
         messages: Vec<Committed>,
     ) {
         let now = Instant::now();
-        let messages: Vec<Committed> = messages.into_iter().filter(|m| m.room == room).collect();
+        let mut messages: Vec<Committed> =
+            messages.into_iter().filter(|m| m.room == room).collect();
+        // Only what its author signed; a gap left by a refused message is
+        // fetched again (from another server, most likely).
+        let mut forged = Vec::new();
+        messages.retain(|m| match m.verify() {
+            Ok(()) => true,
+            Err(e) => {
+                forged.push(format!(
+                    "message {} of {} (seq {}) not shown: {e}",
+                    m.id, m.room, m.seq
+                ));
+                false
+            }
+        });
+        for e in forged {
+            self.error(e);
+        }
         match purpose {
             HistoryPurpose::Page => {
                 for m in messages {
