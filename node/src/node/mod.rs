@@ -20,6 +20,8 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 mod client;
+#[cfg(test)]
+mod proptests;
 mod server;
 
 use client::ClientPart;
