@@ -131,6 +131,9 @@ impl Node {
         let Some(c) = self.client.as_mut() else {
             return;
         };
+        if let Err(e) = crate::limits::check_pending(c.session.pending()) {
+            return self.error(e);
+        }
         let prefix = c.id_prefix.clone();
         let pending = c.session.submit(Instant::now(), &prefix, &room, &text);
         self.submit(pending);

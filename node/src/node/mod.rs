@@ -30,6 +30,7 @@ use server::ServerPart;
 use crate::api::{Command, Event, Status};
 use crate::config::{NodeConfig, CLIENT_SERVER_LINKS};
 use crate::identity::DataDir;
+use crate::limits::{self, RequestLimits};
 use crate::net::{build_swarm, Behaviour, BehaviourEvent};
 use crate::presence::{Change, Presence};
 use crate::wire::{self, Announce, Committed, PresenceMsg, Request, Response, Role};
@@ -127,6 +128,7 @@ pub async fn start(
         client: (config.role == Role::Client).then(|| ClientPart::new(me, session, config.history)),
         server: None,
         outbox: VecDeque::new(),
+        request_limits: RequestLimits::default(),
         config,
         swarm,
         _data_dir: data_dir,
@@ -173,6 +175,8 @@ struct Node {
     server: Option<ServerPart>,
     /// Events waiting to be handed to the front end.
     outbox: VecDeque<Event>,
+    /// Per-peer rate limits of inbound requests (servers).
+    request_limits: RequestLimits,
     _data_dir: DataDir,
 }
 
@@ -547,6 +551,7 @@ impl Node {
                 message_id,
                 message,
             }) => {
+                crate::net::score_topic(&mut self.swarm.behaviour_mut().gossipsub, &message.topic);
                 let verdict = self.on_gossip(message);
                 self.swarm
                     .behaviour_mut()
@@ -567,17 +572,10 @@ impl Node {
                 match message {
                     request_response::Message::Request {
                         request, channel, ..
-                    } => match request {
-                        Request::Status => {
-                            let status = Response::Status(self.status());
-                            self.respond(peer, channel, status);
-                        }
-                        other if self.server.is_some() => self.server_request(peer, other, channel),
-                        _ => self.respond(
-                            peer,
-                            channel,
-                            Response::Error("not a server: ask a server".into()),
-                        ),
+                    } => match self.over_limit(peer, &request) {
+                        // Flood control first: over-limit requests get a refusal.
+                        Some(refusal) => self.respond(peer, channel, refusal),
+                        None => self.on_request(peer, request, channel),
                     },
                     request_response::Message::Response {
                         request_id,
@@ -613,6 +611,40 @@ impl Node {
         }
     }
 
+    /// A request of `peer` within its limits.
+    fn on_request(
+        &mut self,
+        peer: PeerId,
+        request: Request,
+        channel: request_response::ResponseChannel<Response>,
+    ) {
+        match request {
+            Request::Status => {
+                let status = Response::Status(self.status());
+                self.respond(peer, channel, status);
+            }
+            other if self.server.is_some() => self.server_request(peer, other, channel),
+            _ => self.respond(
+                peer,
+                channel,
+                Response::Error("not a server: ask a server".into()),
+            ),
+        }
+    }
+
+    /// Servers: the refusal of a request over `peer`'s rate or a server limit
+    /// (see [`limits`]); `None` to handle it.
+    fn over_limit(&mut self, peer: PeerId, request: &Request) -> Option<Response> {
+        let in_flight = self.server.as_ref()?.in_flight();
+        let refusal = self
+            .request_limits
+            .admit(Instant::now(), peer, request, in_flight);
+        if let Some(r) = &refusal {
+            debug!(%peer, "request refused: {r:?}");
+        }
+        refusal
+    }
+
     /// Answers a request; a closed connection is not an error worth more than a log line.
     fn respond(
         &mut self,
@@ -633,7 +665,7 @@ impl Node {
 
     /// Handles a gossipsub message and says whether to forward it.
     fn on_gossip(&mut self, message: gossipsub::Message) -> gossipsub::MessageAcceptance {
-        use gossipsub::MessageAcceptance::{Accept, Reject};
+        use gossipsub::MessageAcceptance::{Accept, Ignore, Reject};
         let Some(source) = message.source else {
             return Reject;
         };
@@ -646,6 +678,10 @@ impl Node {
                 }
             };
             let changes = match msg {
+                PresenceMsg::Announce(a) if limits::check_announce(&a).is_err() => {
+                    warn!(%source, "oversized announcement refused");
+                    return Reject;
+                }
                 PresenceMsg::Announce(a) => {
                     if let (Some(view), Role::Server) = (&a.cluster, a.role) {
                         if self.client.is_some() {
@@ -675,13 +711,22 @@ impl Node {
         // Only servers publish committed messages.
         let from_server = self.presence.role_of(&source) == Some(Role::Server)
             || self.connected.get(&source) == Some(&Some(Role::Server));
-        if msg.room != room || msg.seq == 0 || wire::validate_text(&msg.text).is_err() {
+        if msg.room != room
+            || msg.seq == 0
+            || wire::validate_text(&msg.text).is_err()
+            || limits::check_committed(&msg).is_err()
+        {
             warn!(%source, "invalid room message refused");
             return Reject;
         }
         if !from_server {
+            // Rejected (and so penalised by peer scoring) only when the author
+            // is known to be a client: a server not heard of yet is ignored,
+            // so an honest relay is never penalised for it.
+            let known_client = self.presence.role_of(&source) == Some(Role::Client)
+                || self.connected.get(&source) == Some(&Some(Role::Client));
             warn!(%source, "room message from a non-server refused");
-            return Reject;
+            return if known_client { Reject } else { Ignore };
         }
         if self.client.is_some() && self.rooms.contains(room) {
             self.client_committed(msg);
