@@ -34,6 +34,9 @@ pub enum Cmd {
     /// A bare gossipsub node: the raw baseline of `chorus bench`.
     #[command(hide = true)]
     BenchGossipNode(GossipNodeArgs),
+    /// A hostile client submitting as fast as servers answer (the flood test's attacker).
+    #[command(hide = true)]
+    FloodClient(FloodArgs),
 }
 
 /// Flags shared by servers and clients.
@@ -68,6 +71,10 @@ pub struct ServerArgs {
     /// Form a new cluster only once this many servers are present (all become voters at once).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=100))]
     pub bootstrap_expect: Option<u16>,
+    /// Messages this server takes from one client per second (bursts of 5 s worth); over it
+    /// they are refused for a while and the client retries. 0: no limit.
+    #[arg(long, value_name = "RATE", default_value_t = chorus_node::limits::SUBMIT_RATE)]
+    pub submit_rate: f64,
     /// Flags shared with clients.
     #[command(flatten)]
     pub node: NodeArgs,
@@ -235,4 +242,18 @@ pub struct GossipNodeArgs {
     /// Nodes to dial (repeatable).
     #[arg(long)]
     pub bootstrap: Vec<String>,
+}
+
+/// Flags of the hidden `chorus flood-client`.
+#[derive(Args, Debug, Clone)]
+pub struct FloodArgs {
+    /// Servers to flood (repeatable; each ends in /p2p/<peer id>).
+    #[arg(long, value_name = "MULTIADDR")]
+    pub bootstrap: Vec<Multiaddr>,
+    /// The room to flood.
+    #[arg(long, default_value = "lobby")]
+    pub room: String,
+    /// Bytes of text per message (at most the message size limit).
+    #[arg(long, default_value_t = chorus_node::wire::MAX_TEXT_BYTES)]
+    pub size: usize,
 }

@@ -3,6 +3,7 @@
 mod args;
 mod bench;
 mod dirs;
+mod flood;
 mod frontend;
 mod harness;
 mod line;
@@ -107,6 +108,10 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Server(args) => {
             let mut config = node_config(Role::Server, &args.node, dirs::server())?;
             config.bootstrap_expect = args.bootstrap_expect.map(usize::from);
+            if !(args.submit_rate >= 0.0 && args.submit_rate.is_finite()) {
+                bail!("--submit-rate must be 0 (no limit) or a positive number");
+            }
+            config.submit_rate = args.submit_rate;
             frontend::run(config, mode(args.node.json), args.node.exit_on_eof, None).await
         }
         Cmd::Client(args) => {
@@ -154,5 +159,6 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Bench(args) => bench::run(args),
         Cmd::BenchGossipNode(args) => bench::gossip::run(args).await,
+        Cmd::FloodClient(args) => flood::run(args).await,
     }
 }

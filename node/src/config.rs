@@ -28,6 +28,9 @@ pub struct NodeConfig {
     pub history: u32,
     /// Servers: form a new cluster only once this many servers are present.
     pub bootstrap_expect: Option<usize>,
+    /// Servers: submissions taken from one peer per second (0: no limit; see
+    /// [`crate::limits::SUBMIT_RATE`]).
+    pub submit_rate: f64,
     /// A closed network: only peers with this pre-shared key can connect (TCP only).
     pub network_key: Option<libp2p::pnet::PreSharedKey>,
     /// Timings of heartbeats and failure detection.
@@ -86,6 +89,7 @@ impl NodeConfig {
             rooms: Vec::new(),
             history: 50,
             bootstrap_expect: None,
+            submit_rate: crate::limits::SUBMIT_RATE,
             network_key: None,
             timing: Timing::default(),
         }

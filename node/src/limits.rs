@@ -11,10 +11,14 @@ use libp2p::PeerId;
 
 use crate::wire::{self, Announce, Committed, Request, Response};
 
-/// Submissions a server takes from one peer per second, sustained.
-pub const SUBMIT_RATE: f64 = 100.0;
-/// Submissions a server takes from one peer in a burst (a full bucket).
-pub const SUBMIT_BURST: f64 = 400.0;
+/// Submissions a server takes from one peer per second, sustained (the
+/// default of `chorus server --submit-rate`): far above what a person types,
+/// and low enough that a flooding client connected to every server of a
+/// small cluster takes a minority of its capacity (`docs/security.md`).
+pub const SUBMIT_RATE: f64 = 20.0;
+/// A full bucket holds this many seconds of the submission rate (a burst:
+/// the backlog a client resends after a leader change).
+pub const SUBMIT_BURST_SECONDS: f64 = 5.0;
 /// History and status requests a server answers for one peer per second, sustained.
 pub const QUERY_RATE: f64 = 20.0;
 /// History and status requests in a burst.
@@ -93,7 +97,8 @@ impl TokenBucket {
             self.tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
+            let wait = (1.0 - self.tokens) / self.rate;
+            Err(Duration::try_from_secs_f64(wait).unwrap_or(Duration::MAX))
         }
     }
 
@@ -131,7 +136,7 @@ impl RateLimiter {
         }
     }
 
-    /// Takes a token of `peer`'s bucket.
+    /// Takes a token of `peer`'s bucket (the limiter must have a rate above 0).
     pub fn check(&mut self, now: Instant, peer: PeerId) -> Result<(), Refusal> {
         if !self.buckets.contains_key(&peer) && self.buckets.len() >= MAX_TRACKED_PEERS {
             // A full bucket is the same as no bucket: forget those.
@@ -167,15 +172,22 @@ pub struct RequestLimits {
 
 impl Default for RequestLimits {
     fn default() -> Self {
-        RequestLimits {
-            submits: RateLimiter::new(SUBMIT_RATE, SUBMIT_BURST),
-            queries: RateLimiter::new(QUERY_RATE, QUERY_BURST),
-            enabled: !rate_limit_disabled(),
-        }
+        RequestLimits::new(SUBMIT_RATE)
     }
 }
 
 impl RequestLimits {
+    /// Limits with `submit_rate` submissions per second and peer (bursts of
+    /// [`SUBMIT_BURST_SECONDS`] of it); 0 turns the rate limits off.
+    pub fn new(submit_rate: f64) -> Self {
+        let submit_rate = submit_rate.max(0.0);
+        RequestLimits {
+            submits: RateLimiter::new(submit_rate, submit_rate * SUBMIT_BURST_SECONDS),
+            queries: RateLimiter::new(QUERY_RATE, QUERY_BURST),
+            enabled: submit_rate > 0.0 && !rate_limit_disabled(),
+        }
+    }
+
     /// Checks an inbound request of `peer` that a server is about to handle,
     /// with `in_flight` submissions held already. `Some(response)`: answer
     /// with it and drop the request.
@@ -193,7 +205,8 @@ impl RequestLimits {
                 }
                 if self.enabled {
                     if let Err(r) = self.submits.check(now, peer) {
-                        return Some(over_limit("messages", SUBMIT_RATE, SUBMIT_BURST, r));
+                        let (rate, burst) = (self.submits.rate, self.submits.burst);
+                        return Some(over_limit("messages", rate, burst, r));
                     }
                 }
                 (in_flight >= MAX_IN_FLIGHT_SUBMISSIONS).then(|| Response::Rejected {
@@ -424,7 +437,7 @@ mod tests {
             ..RequestLimits::default()
         };
         let peer = PeerId::random();
-        for _ in 0..SUBMIT_BURST as usize {
+        for _ in 0..(SUBMIT_RATE * SUBMIT_BURST_SECONDS) as usize {
             assert_eq!(limits.admit(t, peer, &submit("a-1"), 0), None);
         }
         match limits.admit(t, peer, &submit("a-1"), 0) {
@@ -434,6 +447,12 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        assert!(
+            RequestLimits::new(0.0)
+                .admit(t, peer, &submit("a-1"), 0)
+                .is_none(),
+            "rate 0: no limit"
+        );
         let later = t + Duration::from_secs(1);
         assert_eq!(limits.admit(later, peer, &submit("a-1"), 0), None);
         // A full server refuses with retry, a bad id without.

@@ -128,7 +128,7 @@ pub async fn start(
         client: (config.role == Role::Client).then(|| ClientPart::new(me, session, config.history)),
         server: None,
         outbox: VecDeque::new(),
-        request_limits: RequestLimits::default(),
+        request_limits: RequestLimits::new(config.submit_rate),
         config,
         swarm,
         _data_dir: data_dir,
