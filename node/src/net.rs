@@ -251,3 +251,101 @@ fn behaviour(config: &NodeConfig, key: &Keypair) -> Result<Behaviour, BoxError> 
         rpc,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+    use libp2p::swarm::SwarmEvent;
+
+    /// A bare gossipsub node with Chorus's config and peer scoring.
+    fn scored_node() -> Swarm<gossipsub::Behaviour> {
+        build_with(
+            Keypair::generate_ed25519(),
+            None,
+            Duration::from_secs(60),
+            |key| {
+                let mut gs = gossipsub::Behaviour::new(
+                    gossipsub::MessageAuthenticity::Signed(key.clone()),
+                    gossipsub_config()?,
+                )?;
+                gs.with_peer_score(
+                    peer_score_params(),
+                    gossipsub::PeerScoreThresholds::default(),
+                )?;
+                Ok(gs)
+            },
+        )
+        .expect("swarm")
+    }
+
+    /// Invalid messages on a room topic (scored as they arrive, as the node
+    /// does) and on the presence topic push their sender below the graylist
+    /// threshold; valid ones from an honest peer do not.
+    #[tokio::test]
+    async fn rejected_messages_sink_the_sender_score() {
+        let thresholds = gossipsub::PeerScoreThresholds::default();
+        for topic in [
+            wire::room_topic("lobby"),
+            gossipsub::IdentTopic::new(wire::PRESENCE_TOPIC),
+        ] {
+            let mut victim = scored_node();
+            let mut hostile = scored_node();
+            let hostile_id = *hostile.local_peer_id();
+            victim.behaviour_mut().subscribe(&topic).expect("subscribe");
+            hostile
+                .behaviour_mut()
+                .subscribe(&topic)
+                .expect("subscribe");
+            victim
+                .listen_on("/ip4/127.0.0.1/tcp/0".parse().expect("addr"))
+                .expect("listen");
+            let addr = loop {
+                if let SwarmEvent::NewListenAddr { address, .. } = victim.select_next_some().await {
+                    break address;
+                }
+            };
+            hostile.dial(addr).expect("dial");
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            let mut rejected = 0;
+            let mut sent = 0u32;
+            let mut publish = tokio::time::interval(Duration::from_millis(100));
+            let graylisted = |v: &Swarm<gossipsub::Behaviour>| {
+                v.behaviour()
+                    .peer_score(&hostile_id)
+                    .is_some_and(|s| s < thresholds.graylist_threshold)
+            };
+            while !graylisted(&victim) {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{topic}: score {:?} after {rejected} invalid messages",
+                    victim.behaviour().peer_score(&hostile_id)
+                );
+                tokio::select! {
+                    _ = publish.tick() => {
+                        sent += 1;
+                        let _ = hostile
+                            .behaviour_mut()
+                            .publish(topic.clone(), format!("garbage {sent}").into_bytes());
+                    }
+                    _ = hostile.select_next_some() => {}
+                    event = victim.select_next_some() => {
+                        if let SwarmEvent::Behaviour(gossipsub::Event::Message {
+                            propagation_source, message_id, message,
+                        }) = event {
+                            let gs = victim.behaviour_mut();
+                            score_topic(gs, &message.topic);
+                            gs.report_message_validation_result(
+                                &message_id,
+                                &propagation_source,
+                                gossipsub::MessageAcceptance::Reject,
+                            );
+                            rejected += 1;
+                        }
+                    }
+                }
+            }
+            assert!(rejected <= 3, "{topic}: graylisted only after {rejected}");
+        }
+    }
+}
