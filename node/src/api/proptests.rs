@@ -59,7 +59,6 @@ fn check(line: &str) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
     fn any_line_parses_or_gets_a_clear_error(line in any::<String>()) {

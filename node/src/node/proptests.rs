@@ -21,7 +21,6 @@ fn chat_body_sample_is_valid() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// Log entry bodies as `apply` decodes them (a leader's log is peer input).
     #[test]

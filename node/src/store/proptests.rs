@@ -136,7 +136,6 @@ fn check_error_names(err: &anyhow::Error, file: &Path) -> Result<(), TestCaseErr
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn scan_of_any_bytes_is_consistent(

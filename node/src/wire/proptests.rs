@@ -249,7 +249,6 @@ fn huge_declared_lengths_are_errors_not_allocations() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn request_decoder(bytes in hostile_bytes(request_samples())) {
