@@ -139,6 +139,11 @@ fn flood() {
         latencies[latencies.len() / 2],
         latencies.last().copied().unwrap_or_default(),
     );
+    let bans = servers
+        .iter()
+        .filter(|s| std::fs::read_to_string(&s.spec.log).is_ok_and(|l| l.contains("banned for")))
+        .count();
+    eprintln!("flood: {bans} of 3 servers banned the flooder");
     assert!(sent.len() >= 25, "the honest clients chatted throughout");
     let flood_sent = stats["sent"].as_u64().unwrap_or(0);
     assert!(

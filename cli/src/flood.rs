@@ -3,8 +3,9 @@
 //! as fast as they answer, with 32 requests in flight per server (the
 //! servers' stream limit), giving up on each after 100 ms (so a server's
 //! wait for the commit does not slow it down), never backing off and never
-//! acknowledging anything (`lowest_unacked` stays 1). It speaks only the
-//! Chorus request-response protocol. It prints one JSON line a second:
+//! acknowledging anything (`lowest_unacked` stays 1), and dialing again every
+//! second a server that dropped it. It speaks only the Chorus
+//! request-response protocol. It prints one JSON line a second:
 //! `{"event":"flood","sent":N,"accepted":N,"rejected":N,"failed":N,"servers":N}`.
 
 use std::collections::HashMap;
@@ -58,6 +59,15 @@ pub async fn run(args: FloodArgs) -> Result<()> {
     loop {
         let peer = tokio::select! {
             _ = tick.tick() => {
+                for addr in &args.bootstrap {
+                    let connected = addr.iter().any(|p| matches!(
+                        p,
+                        libp2p::multiaddr::Protocol::P2p(peer) if in_flight.contains_key(&peer)
+                    ));
+                    if !connected {
+                        let _ = swarm.dial(addr.clone());
+                    }
+                }
                 let line = json!({"event": "flood", "sent": sent, "accepted": accepted,
                     "rejected": rejected, "failed": failed, "servers": in_flight.len()});
                 let mut out = std::io::stdout().lock();

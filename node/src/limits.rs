@@ -23,6 +23,15 @@ pub const SUBMIT_BURST_SECONDS: f64 = 5.0;
 pub const QUERY_RATE: f64 = 20.0;
 /// History and status requests in a burst.
 pub const QUERY_BURST: f64 = 100.0;
+/// Refusals for going over the rate that a peer may draw per second,
+/// sustained, before it is banned: an honest client retries each of its at
+/// most [`MAX_PENDING_SENDS`] messages at most every 2 s once backed off, i.e.
+/// at most 500 a second; a flooder ignores refusals and goes far beyond.
+pub const STRIKE_RATE: f64 = 500.0;
+/// Refusals a peer may draw in a burst before it is banned (10 s worth).
+pub const STRIKE_BURST: f64 = 5000.0;
+/// How long a banned peer's connections are refused.
+pub const BAN: Duration = Duration::from_secs(60);
 /// Peers whose buckets a server tracks at once; beyond it (after forgetting
 /// every full bucket) new peers are refused until some bucket refills.
 pub const MAX_TRACKED_PEERS: usize = 4096;
@@ -165,6 +174,12 @@ impl RateLimiter {
 pub struct RequestLimits {
     submits: RateLimiter,
     queries: RateLimiter,
+    /// Refusals each peer may still draw before it is banned.
+    strikes: RateLimiter,
+    /// Banned peers, until when.
+    banned: HashMap<PeerId, Instant>,
+    /// Bans not yet carried out by the node.
+    new_bans: Vec<PeerId>,
     /// Switched off only by the flood test's negative control
     /// (`CHORUS_TEST_NO_RATE_LIMIT=1`, debug builds).
     enabled: bool,
@@ -184,8 +199,40 @@ impl RequestLimits {
         RequestLimits {
             submits: RateLimiter::new(submit_rate, submit_rate * SUBMIT_BURST_SECONDS),
             queries: RateLimiter::new(QUERY_RATE, QUERY_BURST),
+            strikes: RateLimiter::new(STRIKE_RATE, STRIKE_BURST),
+            banned: HashMap::new(),
+            new_bans: Vec::new(),
             enabled: submit_rate > 0.0 && !rate_limit_disabled(),
         }
+    }
+
+    /// A refusal for going over the rate: one strike; out of strikes, `peer`
+    /// is banned for [`BAN`].
+    fn strike(&mut self, now: Instant, peer: PeerId) {
+        if self.strikes.check(now, peer).is_err() && !self.banned.contains_key(&peer) {
+            self.banned.insert(peer, now + BAN);
+            self.new_bans.push(peer);
+        }
+    }
+
+    /// Peers banned since the last call: the node closes their connections
+    /// and refuses new ones.
+    pub fn take_new_bans(&mut self) -> Vec<PeerId> {
+        std::mem::take(&mut self.new_bans)
+    }
+
+    /// Bans that ran out by `now` (forgotten here; the node lifts them).
+    pub fn expired_bans(&mut self, now: Instant) -> Vec<PeerId> {
+        let expired: Vec<PeerId> = self
+            .banned
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(p, _)| *p)
+            .collect();
+        for p in &expired {
+            self.banned.remove(p);
+        }
+        expired
     }
 
     /// Checks an inbound request of `peer` that a server is about to handle,
@@ -205,6 +252,7 @@ impl RequestLimits {
                 }
                 if self.enabled {
                     if let Err(r) = self.submits.check(now, peer) {
+                        self.strike(now, peer);
                         let (rate, burst) = (self.submits.rate, self.submits.burst);
                         return Some(over_limit("messages", rate, burst, r));
                     }
@@ -235,12 +283,10 @@ impl RequestLimits {
             Request::History { .. } | Request::Status if self.enabled => {
                 match self.queries.check(now, peer) {
                     Ok(()) => None,
-                    Err(r) => Some(Response::Error(refusal_text(
-                        "requests",
-                        QUERY_RATE,
-                        QUERY_BURST,
-                        &r,
-                    ))),
+                    Err(r) => Some(Response::Error({
+                        self.strike(now, peer);
+                        refusal_text("requests", QUERY_RATE, QUERY_BURST, &r)
+                    })),
                 }
             }
             _ => None,
@@ -467,6 +513,42 @@ mod tests {
             .last()
             .flatten();
         assert!(matches!(status, Some(Response::Error(e)) if e.contains("rate limit")));
+    }
+
+    #[test]
+    fn a_peer_that_ignores_refusals_is_banned_for_a_while() {
+        let t = Instant::now();
+        let mut limits = RequestLimits {
+            enabled: true,
+            ..RequestLimits::default()
+        };
+        let (flooder, honest) = (PeerId::random(), PeerId::random());
+        // The flooder takes its burst, then is refused STRIKE_BURST times.
+        let burst = (SUBMIT_RATE * SUBMIT_BURST_SECONDS) as usize;
+        for _ in 0..burst + STRIKE_BURST as usize {
+            limits.admit(t, flooder, &submit("f-1"), 0);
+        }
+        assert_eq!(limits.admit(t, honest, &submit("h-1"), 0), None);
+        assert!(
+            limits.take_new_bans().is_empty(),
+            "not before the strikes run out"
+        );
+        limits.admit(t, flooder, &submit("f-1"), 0);
+        assert_eq!(limits.take_new_bans(), vec![flooder]);
+        limits.admit(t, flooder, &submit("f-1"), 0);
+        assert!(limits.take_new_bans().is_empty(), "banned once");
+        assert!(limits.expired_bans(t + BAN / 2).is_empty());
+        assert_eq!(limits.expired_bans(t + BAN), vec![flooder]);
+        // An honest client retrying a full queue every 2 s is never banned.
+        let mut limits = RequestLimits::default();
+        let client = PeerId::random();
+        for round in 0..30u64 {
+            let at = t + Duration::from_secs(2 * round);
+            for _ in 0..MAX_PENDING_SENDS {
+                limits.admit(at, client, &submit("c-1"), 0);
+            }
+        }
+        assert!(limits.take_new_bans().is_empty());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use libp2p::{
-    connection_limits, gossipsub, identify,
+    allow_block_list, connection_limits, gossipsub, identify,
     identity::Keypair,
     kad, mdns, noise, ping, pnet, request_response,
     swarm::{behaviour::toggle::Toggle, NetworkBehaviour},
@@ -23,6 +23,8 @@ pub struct Behaviour {
     /// Caps connections per peer and in total (first, so that a refused
     /// connection costs no other behaviour anything).
     pub limits: connection_limits::Behaviour,
+    /// Peers banned for flooding (see [`crate::limits::BAN`]).
+    pub banned: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     /// Tells peers our role and listen addresses.
     pub identify: identify::Behaviour,
     /// Heartbeats on every connection.
@@ -243,6 +245,7 @@ fn behaviour(config: &NodeConfig, key: &Keypair) -> Result<Behaviour, BoxError> 
     );
     Ok(Behaviour {
         limits,
+        banned: Default::default(),
         identify,
         ping,
         mdns: Toggle::from(mdns),

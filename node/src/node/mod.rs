@@ -269,6 +269,9 @@ impl Node {
     // ---- presence ----------------------------------------------------------------
 
     fn on_presence_tick(&mut self) {
+        for p in self.request_limits.expired_bans(Instant::now()) {
+            self.swarm.behaviour_mut().banned.unblock_peer(p);
+        }
         self.announce();
         self.server_retry_backfills();
         let changes = self.presence.tick(Instant::now());
@@ -634,13 +637,22 @@ impl Node {
 
     /// Servers: the refusal of a request over `peer`'s rate or a server limit
     /// (see [`limits`]); `None` to handle it.
+    /// Servers are not limited (they back-fill history in bursts; admission
+    /// decides who is one).
     fn over_limit(&mut self, peer: PeerId, request: &Request) -> Option<Response> {
         let in_flight = self.server.as_ref()?.in_flight();
+        if self.connected.get(&peer) == Some(&Some(Role::Server)) {
+            return None;
+        }
         let refusal = self
             .request_limits
             .admit(Instant::now(), peer, request, in_flight);
         if let Some(r) = &refusal {
             debug!(%peer, "request refused: {r:?}");
+        }
+        for p in self.request_limits.take_new_bans() {
+            warn!(peer = %p, "banned for {:?}: kept sending far over its rate limit", limits::BAN);
+            self.swarm.behaviour_mut().banned.block_peer(p);
         }
         refusal
     }
