@@ -47,8 +47,9 @@ pub const MAX_PEER_ID_BYTES: usize = 64;
 /// Peers a presence table remembers; beyond it, peers that left are
 /// forgotten, and if none did, announcements of new peers are ignored.
 pub const MAX_PRESENCE_PEERS: usize = 4096;
-/// Most listen addresses in one announcement.
-pub const MAX_ANNOUNCED_ADDRS: usize = 16;
+/// Most listen addresses in one announcement (a server on 0.0.0.0 announces
+/// one per interface and transport; senders keep the first ones).
+pub const MAX_ANNOUNCED_ADDRS: usize = 64;
 /// Most server links in one announcement.
 pub const MAX_ANNOUNCED_LINKS: usize = 64;
 /// Most rooms in one announcement.

@@ -281,14 +281,22 @@ impl Node {
     /// Publishes this node's heartbeat on the presence topic.
     fn announce(&mut self) {
         self.announce_n += 1;
+        // Within the limits receivers enforce (`limits::check_announce`).
         let links = self
             .connected
             .iter()
             .filter(|(_, r)| **r == Some(Role::Server))
             .map(|(p, _)| p.to_base58())
+            .take(limits::MAX_ANNOUNCED_LINKS)
             .collect();
         let addrs = match self.role {
-            Role::Server => self.listen_addrs.iter().map(|a| a.to_string()).collect(),
+            Role::Server => self
+                .listen_addrs
+                .iter()
+                .map(|a| a.to_string())
+                .filter(|a| a.len() <= limits::MAX_ADDR_BYTES)
+                .take(limits::MAX_ANNOUNCED_ADDRS)
+                .collect(),
             Role::Client => Vec::new(),
         };
         let msg = PresenceMsg::Announce(Announce {
@@ -296,7 +304,12 @@ impl Node {
             nick: self.nick.clone(),
             addrs,
             links,
-            rooms: self.rooms.iter().cloned().collect(),
+            rooms: self
+                .rooms
+                .iter()
+                .take(limits::MAX_ANNOUNCED_ROOMS)
+                .cloned()
+                .collect(),
             n: self.announce_n,
             incarnation: self.session,
             cluster: self.server_cluster_view(),
