@@ -41,6 +41,9 @@ pub enum Cmd {
     /// A bare gossipsub node: the raw baseline of `chorus bench`.
     #[command(hide = true)]
     BenchGossipNode(GossipNodeArgs),
+    /// A hostile client submitting as fast as servers answer (the flood test's attacker).
+    #[command(hide = true)]
+    FloodClient(FloodArgs),
 }
 
 /// Flags shared by servers and clients.
@@ -98,6 +101,10 @@ pub struct ServerArgs {
     /// This server's admission, written by `chorus admin admit` (needed with --operator).
     #[arg(long, value_name = "FILE")]
     pub admission: Option<PathBuf>,
+    /// Messages this server takes from one client per second (bursts of 5 s worth); over it
+    /// they are refused for a while and the client retries. 0: no limit.
+    #[arg(long, value_name = "RATE", default_value_t = chorus_node::limits::SUBMIT_RATE)]
+    pub submit_rate: f64,
     /// Flags shared with clients.
     #[command(flatten)]
     pub node: NodeArgs,
@@ -310,4 +317,18 @@ pub struct GossipNodeArgs {
     /// Nodes to dial (repeatable).
     #[arg(long)]
     pub bootstrap: Vec<String>,
+}
+
+/// Flags of the hidden `chorus flood-client`.
+#[derive(Args, Debug, Clone)]
+pub struct FloodArgs {
+    /// Servers to flood (repeatable; each ends in /p2p/<peer id>).
+    #[arg(long, value_name = "MULTIADDR")]
+    pub bootstrap: Vec<Multiaddr>,
+    /// The room to flood.
+    #[arg(long, default_value = "lobby")]
+    pub room: String,
+    /// Bytes of text per message (at most the message size limit).
+    #[arg(long, default_value_t = chorus_node::wire::MAX_TEXT_BYTES)]
+    pub size: usize,
 }

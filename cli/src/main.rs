@@ -6,6 +6,7 @@ mod args;
 mod bench;
 mod config_file;
 mod dirs;
+mod flood;
 mod frontend;
 mod harness;
 mod line;
@@ -189,6 +190,10 @@ async fn run(cli: Cli) -> Result<()> {
             if config.admission.is_some() && config.operator.is_none() {
                 bail!("--admission needs --operator: the operator whose admission it is");
             }
+            if !(args.submit_rate >= 0.0 && args.submit_rate.is_finite()) {
+                bail!("--submit-rate must be 0 (no limit) or a positive number");
+            }
+            config.submit_rate = args.submit_rate;
             frontend::run(config, mode(args.node.json), args.node.exit_on_eof, None).await
         }
         Cmd::Client(args) => {
@@ -248,6 +253,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Bench(args) => bench::run(args),
         Cmd::BenchGossipNode(args) => bench::gossip::run(args).await,
+        Cmd::FloodClient(args) => flood::run(args).await,
     }
 }
 

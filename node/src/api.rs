@@ -338,3 +338,6 @@ mod tests {
         assert_eq!(e.to_json_line(), r#"{"event":"error","message":"x"}"#);
     }
 }
+
+#[cfg(test)]
+mod proptests;

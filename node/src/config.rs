@@ -28,6 +28,9 @@ pub struct NodeConfig {
     pub history: u32,
     /// Servers: form a new cluster only once this many servers are present.
     pub bootstrap_expect: Option<usize>,
+    /// Servers: submissions taken from one peer per second (0: no limit; see
+    /// [`crate::limits::SUBMIT_RATE`]).
+    pub submit_rate: f64,
     /// A closed network: only peers with this pre-shared key can connect (TCP only).
     pub network_key: Option<libp2p::pnet::PreSharedKey>,
     /// Server admission: count only servers admitted by this operator
@@ -91,6 +94,7 @@ impl NodeConfig {
             rooms: Vec::new(),
             history: 50,
             bootstrap_expect: None,
+            submit_rate: crate::limits::SUBMIT_RATE,
             network_key: None,
             operator: None,
             admission: None,

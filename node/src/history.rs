@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::limits::{committed_size, MAX_HISTORY_RESPONSE_BYTES};
 use crate::wire::{Committed, HistoryRange, MAX_HISTORY_LIMIT};
 
 /// Committed messages of every room by seq. Normally contiguous from 1; a
@@ -70,7 +71,9 @@ impl RoomHistory {
         (expect <= upto).then_some(expect)
     }
 
-    /// Answers a history request: (head, messages held in the span, in seq order).
+    /// Answers a history request: (head, messages held in the span, in seq
+    /// order), at most [`MAX_HISTORY_RESPONSE_BYTES`] of them (the newest kept
+    /// for `Last` and `Before`, the oldest for `From`).
     pub fn range(&self, room: &str, range: HistoryRange) -> (u64, Vec<Committed>) {
         let Some(r) = self.rooms.get(room) else {
             return (0, Vec::new());
@@ -80,10 +83,9 @@ impl RoomHistory {
         let messages = match range {
             HistoryRange::Last { limit } => newest(r.range(..), clamp(limit)),
             HistoryRange::Before { seq, limit } => newest(r.range(..seq), clamp(limit)),
-            HistoryRange::From { seq, limit } => r
-                .range(seq..)
+            HistoryRange::From { seq, limit } => within_budget(r.range(seq..).map(|(_, m)| m))
                 .take(clamp(limit))
-                .map(|(_, m)| m.clone())
+                .cloned()
                 .collect(),
         };
         (head, messages)
@@ -105,9 +107,25 @@ fn newest<'a>(
     it: impl DoubleEndedIterator<Item = (&'a u64, &'a Committed)>,
     n: usize,
 ) -> Vec<Committed> {
-    let mut v: Vec<Committed> = it.rev().take(n).map(|(_, m)| m.clone()).collect();
+    let mut v: Vec<Committed> = within_budget(it.rev().map(|(_, m)| m))
+        .take(n)
+        .cloned()
+        .collect();
     v.reverse();
     v
+}
+
+/// The messages of `it` while their sizes add up to at most
+/// [`MAX_HISTORY_RESPONSE_BYTES`] (at least one).
+fn within_budget<'a>(
+    it: impl Iterator<Item = &'a Committed>,
+) -> impl Iterator<Item = &'a Committed> {
+    let mut used = 0usize;
+    it.take_while(move |m| {
+        let first = used == 0;
+        used += committed_size(m);
+        first || used <= MAX_HISTORY_RESPONSE_BYTES
+    })
 }
 
 #[cfg(test)]
@@ -173,6 +191,36 @@ mod tests {
             h.range("nope", HistoryRange::Last { limit: 5 }),
             (0, vec![])
         );
+    }
+
+    #[test]
+    fn a_page_of_the_largest_messages_fits_in_a_response() {
+        let mut h = RoomHistory::new();
+        for s in 1..=MAX_HISTORY_LIMIT as u64 {
+            let mut msg = m("r", s);
+            msg.text = "x".repeat(crate::wire::MAX_TEXT_BYTES);
+            h.append(msg);
+        }
+        let limit = MAX_HISTORY_LIMIT;
+        for (range, newest_kept) in [
+            (HistoryRange::Last { limit }, true),
+            (HistoryRange::Before { seq: 1001, limit }, true),
+            (HistoryRange::From { seq: 1, limit }, false),
+        ] {
+            let (_, v) = h.range("r", range);
+            assert!(v.len() > 100 && v.len() < limit as usize, "{}", v.len());
+            let bytes = crate::wire::encode(&crate::wire::Response::History {
+                room: "r".into(),
+                head: 1000,
+                messages: v.clone(),
+            });
+            assert!(bytes.len() as u64 <= crate::wire::MAX_RPC_BYTES);
+            assert!(bytes.len() <= MAX_HISTORY_RESPONSE_BYTES + 64 * 1024);
+            let edge = if newest_kept { v.last() } else { v.first() };
+            let expected = if newest_kept { 1000 } else { 1 };
+            assert_eq!(edge.map(|m| m.seq), Some(expected));
+            assert!(seqs(&v).windows(2).all(|w| w[1] == w[0] + 1));
+        }
     }
 
     #[test]

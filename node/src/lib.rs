@@ -4,6 +4,7 @@
 //! - [`presence`]: who is in the network (heartbeats, joins, departures);
 //! - [`node`]: the event loop that ties them together, driven by [`api::Command`]s
 //!   and reporting [`api::Event`]s;
+//! - [`limits`]: limits and flood control (rate limits, bounded tables);
 //! - [`wire`]: what nodes say to each other (CBOR), [`api`]: the `--json` interface;
 //! - [`order`]: the sans-IO ordering core (election, replication, sequencer);
 //! - [`authorship`], [`seal`], [`admission`]: signed messages, end-to-end
@@ -18,6 +19,7 @@ pub mod chat;
 pub mod config;
 pub mod history;
 pub mod identity;
+pub mod limits;
 pub mod net;
 pub mod node;
 pub mod presence;

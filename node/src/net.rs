@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use libp2p::{
-    gossipsub, identify,
+    allow_block_list, connection_limits, gossipsub, identify,
     identity::Keypair,
     kad, mdns, noise, ping, pnet, request_response,
     swarm::{behaviour::toggle::Toggle, NetworkBehaviour},
@@ -14,11 +14,17 @@ use libp2p::{
 };
 
 use crate::config::NodeConfig;
+use crate::limits;
 use crate::wire::{self, Request, Response, Role};
 
 /// The composed behaviour of a Chorus node.
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
+    /// Caps connections per peer and in total (first, so that a refused
+    /// connection costs no other behaviour anything).
+    pub limits: connection_limits::Behaviour,
+    /// Peers banned for flooding (see [`crate::limits::BAN`]).
+    pub banned: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     /// Tells peers our role and listen addresses.
     pub identify: identify::Behaviour,
     /// Heartbeats on every connection.
@@ -53,6 +59,58 @@ pub fn gossipsub_config() -> Result<gossipsub::Config> {
         .duplicate_cache_time(Duration::from_secs(120))
         .build()
         .map_err(|e| anyhow::anyhow!("gossipsub config: {e}"))
+}
+
+/// Peer scoring for a Chorus topic: the one penalty that matters is P4,
+/// invalid messages (those the node reports as `Reject`): -10 × (count)², with
+/// the count decaying by 3 % a second, so one invalid message costs -10 (the
+/// gossip threshold), three -90 (below the graylist threshold: everything
+/// from the peer is then ignored) and a steady flood keeps the peer there.
+/// Mesh-delivery penalties (P3, P3b) are off: in a quiet room honest peers
+/// deliver nothing, and small networks cannot afford to prune them. Time in
+/// mesh and first deliveries give at most +2, so good behaviour cannot bank
+/// credit against invalid messages.
+pub fn topic_score_params() -> gossipsub::TopicScoreParams {
+    gossipsub::TopicScoreParams {
+        topic_weight: 1.0,
+        time_in_mesh_weight: 0.01,
+        time_in_mesh_quantum: Duration::from_secs(1),
+        time_in_mesh_cap: 100.0,
+        first_message_deliveries_weight: 0.1,
+        first_message_deliveries_decay: 0.5,
+        first_message_deliveries_cap: 10.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: -10.0,
+        invalid_message_deliveries_decay: 0.97,
+        ..Default::default()
+    }
+}
+
+/// Peer-score parameters: the presence topic scored with
+/// [`topic_score_params`] (room topics are added as messages arrive, see
+/// [`score_topic`]); no IP colocation penalty (clients behind one NAT, and
+/// every test node on 127.0.0.1, share an address).
+pub fn peer_score_params() -> gossipsub::PeerScoreParams {
+    let mut params = gossipsub::PeerScoreParams {
+        topic_score_cap: 10.0,
+        ip_colocation_factor_weight: 0.0,
+        ..Default::default()
+    };
+    params.topics.insert(
+        gossipsub::IdentTopic::new(wire::PRESENCE_TOPIC).hash(),
+        topic_score_params(),
+    );
+    params
+}
+
+/// Makes gossipsub score `topic` (a room topic) before a message on it is
+/// validated, so that a `Reject` counts against the peer that sent it.
+pub fn score_topic(gossipsub: &mut gossipsub::Behaviour, topic: &gossipsub::TopicHash) {
+    let topic = gossipsub::IdentTopic::new(topic.as_str());
+    if let Err(e) = gossipsub.set_topic_params(topic, topic_score_params()) {
+        tracing::debug!("topic score params: {e}");
+    }
 }
 
 /// The error type the swarm builder's constructors return.
@@ -158,9 +216,13 @@ fn behaviour(config: &NodeConfig, key: &Keypair) -> Result<Behaviour, BoxError> 
         Role::Server => kad::Mode::Server,
         Role::Client => kad::Mode::Client,
     }));
-    let gossipsub = gossipsub::Behaviour::new(
+    let mut gossipsub = gossipsub::Behaviour::new(
         gossipsub::MessageAuthenticity::Signed(key.clone()),
         gossipsub_config()?,
+    )?;
+    gossipsub.with_peer_score(
+        peer_score_params(),
+        gossipsub::PeerScoreThresholds::default(),
     )?;
     let codec = request_response::cbor::codec::Codec::default()
         .set_request_size_maximum(wire::MAX_RPC_BYTES)
@@ -171,9 +233,19 @@ fn behaviour(config: &NodeConfig, key: &Keypair) -> Result<Behaviour, BoxError> 
             StreamProtocol::new(wire::RPC_PROTOCOL),
             request_response::ProtocolSupport::Full,
         )],
-        request_response::Config::default().with_request_timeout(Duration::from_secs(5)),
+        request_response::Config::default()
+            .with_request_timeout(Duration::from_secs(5))
+            .with_max_concurrent_streams(limits::MAX_CONCURRENT_STREAMS),
+    );
+    let limits = connection_limits::Behaviour::new(
+        connection_limits::ConnectionLimits::default()
+            .with_max_established_per_peer(Some(limits::MAX_CONNECTIONS_PER_PEER))
+            .with_max_established(Some(limits::MAX_CONNECTIONS))
+            .with_max_pending_incoming(Some(limits::MAX_PENDING_INCOMING)),
     );
     Ok(Behaviour {
+        limits,
+        banned: Default::default(),
         identify,
         ping,
         mdns: Toggle::from(mdns),
@@ -181,4 +253,102 @@ fn behaviour(config: &NodeConfig, key: &Keypair) -> Result<Behaviour, BoxError> 
         gossipsub,
         rpc,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+    use libp2p::swarm::SwarmEvent;
+
+    /// A bare gossipsub node with Chorus's config and peer scoring.
+    fn scored_node() -> Swarm<gossipsub::Behaviour> {
+        build_with(
+            Keypair::generate_ed25519(),
+            None,
+            Duration::from_secs(60),
+            |key| {
+                let mut gs = gossipsub::Behaviour::new(
+                    gossipsub::MessageAuthenticity::Signed(key.clone()),
+                    gossipsub_config()?,
+                )?;
+                gs.with_peer_score(
+                    peer_score_params(),
+                    gossipsub::PeerScoreThresholds::default(),
+                )?;
+                Ok(gs)
+            },
+        )
+        .expect("swarm")
+    }
+
+    /// Invalid messages on a room topic (scored as they arrive, as the node
+    /// does) and on the presence topic push their sender below the graylist
+    /// threshold; valid ones from an honest peer do not.
+    #[tokio::test]
+    async fn rejected_messages_sink_the_sender_score() {
+        let thresholds = gossipsub::PeerScoreThresholds::default();
+        for topic in [
+            wire::room_topic("lobby"),
+            gossipsub::IdentTopic::new(wire::PRESENCE_TOPIC),
+        ] {
+            let mut victim = scored_node();
+            let mut hostile = scored_node();
+            let hostile_id = *hostile.local_peer_id();
+            victim.behaviour_mut().subscribe(&topic).expect("subscribe");
+            hostile
+                .behaviour_mut()
+                .subscribe(&topic)
+                .expect("subscribe");
+            victim
+                .listen_on("/ip4/127.0.0.1/tcp/0".parse().expect("addr"))
+                .expect("listen");
+            let addr = loop {
+                if let SwarmEvent::NewListenAddr { address, .. } = victim.select_next_some().await {
+                    break address;
+                }
+            };
+            hostile.dial(addr).expect("dial");
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            let mut rejected = 0;
+            let mut sent = 0u32;
+            let mut publish = tokio::time::interval(Duration::from_millis(100));
+            let graylisted = |v: &Swarm<gossipsub::Behaviour>| {
+                v.behaviour()
+                    .peer_score(&hostile_id)
+                    .is_some_and(|s| s < thresholds.graylist_threshold)
+            };
+            while !graylisted(&victim) {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{topic}: score {:?} after {rejected} invalid messages",
+                    victim.behaviour().peer_score(&hostile_id)
+                );
+                tokio::select! {
+                    _ = publish.tick() => {
+                        sent += 1;
+                        let _ = hostile
+                            .behaviour_mut()
+                            .publish(topic.clone(), format!("garbage {sent}").into_bytes());
+                    }
+                    _ = hostile.select_next_some() => {}
+                    event = victim.select_next_some() => {
+                        if let SwarmEvent::Behaviour(gossipsub::Event::Message {
+                            propagation_source, message_id, message,
+                        }) = event {
+                            let gs = victim.behaviour_mut();
+                            score_topic(gs, &message.topic);
+                            gs.report_message_validation_result(
+                                &message_id,
+                                &propagation_source,
+                                gossipsub::MessageAcceptance::Reject,
+                            );
+                            rejected += 1;
+                        }
+                    }
+                }
+            }
+            assert!(rejected <= 3, "{topic}: graylisted only after {rejected}");
+        }
+    }
 }

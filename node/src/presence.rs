@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use libp2p::PeerId;
 
 use crate::api::PeerInfo;
+use crate::limits::MAX_PRESENCE_PEERS;
 use crate::wire::{Announce, Role};
 
 /// A join or a departure, to be reported to the user.
@@ -74,6 +75,9 @@ impl Presence {
         if from == self.me {
             return Vec::new();
         }
+        if !self.peers.contains_key(&from) && !self.make_room() {
+            return Vec::new(); // table full of live peers: a flood of identities
+        }
         let links = a.links.iter().filter_map(|s| s.parse().ok()).collect();
         let mut changes = Vec::new();
         let peer = self.peers.entry(from).or_insert_with(|| Peer {
@@ -110,6 +114,17 @@ impl Presence {
             changes.push(Change::Joined(info(from, peer)));
         }
         changes
+    }
+
+    /// Keeps the table within [`MAX_PRESENCE_PEERS`]: when full, forgets the
+    /// peers that left. Whether there is room for one more now.
+    fn make_room(&mut self) -> bool {
+        if self.peers.len() < MAX_PRESENCE_PEERS {
+            return true;
+        }
+        let connected = &self.connected;
+        self.peers.retain(|id, p| p.alive || connected.contains(id));
+        self.peers.len() < MAX_PRESENCE_PEERS
     }
 
     /// A sign of life from a directly connected peer (ping, identify).
@@ -256,6 +271,36 @@ mod tests {
 
     fn joined(c: &[Change]) -> bool {
         matches!(c, [Change::Joined(_)])
+    }
+
+    #[test]
+    fn the_table_is_bounded_and_forgets_departed_peers_first() {
+        let t = Instant::now();
+        let mut p = Presence::new(PeerId::random(), Duration::from_secs(3));
+        let first: Vec<PeerId> = (0..MAX_PRESENCE_PEERS).map(|_| PeerId::random()).collect();
+        for id in &first {
+            assert!(joined(&p.announced(
+                t,
+                *id,
+                &announce(Role::Client, &[], 1)
+            )));
+        }
+        let extra = PeerId::random();
+        assert!(
+            p.announced(t, extra, &announce(Role::Client, &[], 1))
+                .is_empty(),
+            "full of live peers: a new one is ignored"
+        );
+        assert!(!p.is_alive(&extra));
+        // Once they time out, departed peers make room.
+        let later = t + Duration::from_secs(4);
+        assert_eq!(p.tick(later).len(), MAX_PRESENCE_PEERS);
+        assert!(joined(&p.announced(
+            later,
+            extra,
+            &announce(Role::Client, &[], 1)
+        )));
+        assert_eq!(p.peers.len(), 1);
     }
 
     #[test]

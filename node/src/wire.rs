@@ -506,3 +506,6 @@ mod tests {
         assert_eq!(topic_room(&room_topic("lobby").hash()), Some("lobby"));
     }
 }
+
+#[cfg(test)]
+pub(crate) mod proptests;

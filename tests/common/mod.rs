@@ -683,3 +683,12 @@ pub fn strings(v: &Value) -> Vec<String> {
     out.sort();
     out
 }
+
+/// Resident memory of process `pid` in KiB (VmRSS from /proc), if it runs.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}

@@ -197,6 +197,8 @@ fn cluster(base: &std::path::Path, name: &str, servers: u8, clients: u16) -> Res
     let dir = base.join(name);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut run = Run::new(dir, 1, true);
+    // Benchmarks measure capacity: no per-client rate limit at the servers.
+    run.submit_rate = Some(0.0);
     if let Err(e) = harness::setup(&mut run, servers, clients) {
         run.stop_all();
         return Err(e);

@@ -219,6 +219,8 @@ pub(crate) struct Run {
     /// Problems seen on the way (node errors, exits).
     pub(crate) notes: Vec<String>,
     pub(crate) errors: usize,
+    /// `--submit-rate` of the servers (None: the servers' default).
+    pub(crate) submit_rate: Option<f64>,
     pub(crate) acked: usize,
     pub(crate) delivered: usize,
     pub(crate) quiet: bool,
@@ -254,6 +256,7 @@ impl Run {
             undo: Vec::new(),
             notes: Vec::new(),
             errors: 0,
+            submit_rate: None,
             acked: 0,
             delivered: 0,
             quiet,
@@ -619,7 +622,10 @@ pub(crate) fn setup(run: &mut Run, servers_n: u8, clients_n: u16) -> Result<()> 
     for i in 1..=servers_n {
         let name = format!("s{i}");
         // `start` adds the bootstrap addresses (the servers started so far).
-        let a = run.node_args("server", &name)?;
+        let mut a = run.node_args("server", &name)?;
+        if let Some(rate) = run.submit_rate {
+            a.extend(["--submit-rate".into(), rate.to_string()]);
+        }
         let idx = run.add_proc(name, true, a);
         run.servers.push(idx);
         run.start(idx)?;

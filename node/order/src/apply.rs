@@ -6,6 +6,13 @@ use crate::types::ClientId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// Most results remembered per client. An honest client has at most its
+/// unacknowledged messages here (the node's client holds at most 1,000); a
+/// client that never acknowledges anything would otherwise grow its record,
+/// and every snapshot, without bound. Beyond it the oldest results are
+/// forgotten as if acknowledged: a retry of one is then `Stale`, never applied twice.
+pub const MAX_DONE_PER_CLIENT: usize = 4096;
+
 /// What the client table remembers of one client.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
 pub struct ClientRecord {
@@ -72,6 +79,11 @@ impl Sequencer {
             rec.lowest_unacked = floor;
             rec.done = rec.done.split_off(&floor);
         }
+        while rec.done.len() > MAX_DONE_PER_CLIENT {
+            if let Some((oldest, _)) = rec.done.pop_first() {
+                rec.lowest_unacked = rec.lowest_unacked.max(oldest + 1);
+            }
+        }
         outcome
     }
 
@@ -110,6 +122,22 @@ mod tests {
             }
         );
         assert_eq!(s.rooms["x"], 2);
+    }
+
+    #[test]
+    fn a_client_that_never_acknowledges_is_bounded_too() {
+        let mut s = Sequencer::default();
+        let a = ClientId::from_u64(1);
+        let n = MAX_DONE_PER_CLIENT as u64 + 10;
+        for c in 1..=n {
+            assert!(matches!(s.apply(a, c, 1, "r"), ApplyOutcome::Fresh { .. }));
+        }
+        assert_eq!(s.clients[&a].done.len(), MAX_DONE_PER_CLIENT);
+        // The forgotten oldest ones are stale: never applied a second time.
+        assert_eq!(s.apply(a, 1, 1, "r"), ApplyOutcome::Stale);
+        assert_eq!(s.apply(a, 10, 1, "r"), ApplyOutcome::Stale);
+        assert_eq!(s.lookup(&a, n), Some(("r".into(), n)));
+        assert_eq!(s.rooms["r"], n);
     }
 
     #[test]

@@ -139,6 +139,9 @@ impl Node {
         let Some(c) = self.client.as_mut() else {
             return;
         };
+        if let Err(e) = crate::limits::check_pending(c.session.pending()) {
+            return self.error(e);
+        }
         let prefix = c.id_prefix.clone();
         let pending = c
             .session

@@ -22,6 +22,8 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 mod client;
+#[cfg(test)]
+mod proptests;
 mod server;
 
 use client::ClientPart;
@@ -31,6 +33,7 @@ use crate::admission::{Admission, Gate};
 use crate::api::{Command, Event, Status};
 use crate::config::{NodeConfig, CLIENT_SERVER_LINKS};
 use crate::identity::DataDir;
+use crate::limits::{self, RequestLimits};
 use crate::net::{build_swarm, Behaviour, BehaviourEvent};
 use crate::presence::{Change, Presence};
 use crate::wire::{self, Announce, Committed, PresenceMsg, Request, Response, Role};
@@ -148,6 +151,7 @@ pub async fn start(
         client: (config.role == Role::Client).then(|| ClientPart::new(me, session, config.history)),
         server: None,
         outbox: VecDeque::new(),
+        request_limits: RequestLimits::new(config.submit_rate),
         config,
         swarm,
         _data_dir: data_dir,
@@ -198,6 +202,8 @@ struct Node {
     server: Option<ServerPart>,
     /// Events waiting to be handed to the front end.
     outbox: VecDeque<Event>,
+    /// Per-peer rate limits of inbound requests (servers).
+    request_limits: RequestLimits,
     _data_dir: DataDir,
 }
 
@@ -291,6 +297,9 @@ impl Node {
     // ---- presence ----------------------------------------------------------------
 
     fn on_presence_tick(&mut self) {
+        for p in self.request_limits.expired_bans(Instant::now()) {
+            self.swarm.behaviour_mut().banned.unblock_peer(p);
+        }
         self.announce();
         self.server_retry_backfills();
         let changes = self.presence.tick(Instant::now());
@@ -300,14 +309,22 @@ impl Node {
     /// Publishes this node's heartbeat on the presence topic.
     fn announce(&mut self) {
         self.announce_n += 1;
+        // Within the limits receivers enforce (`limits::check_announce`).
         let links = self
             .connected
             .iter()
             .filter(|(_, r)| **r == Some(Role::Server))
             .map(|(p, _)| p.to_base58())
+            .take(limits::MAX_ANNOUNCED_LINKS)
             .collect();
         let addrs = match self.role {
-            Role::Server => self.listen_addrs.iter().map(|a| a.to_string()).collect(),
+            Role::Server => self
+                .listen_addrs
+                .iter()
+                .map(|a| a.to_string())
+                .filter(|a| a.len() <= limits::MAX_ADDR_BYTES)
+                .take(limits::MAX_ANNOUNCED_ADDRS)
+                .collect(),
             Role::Client => Vec::new(),
         };
         let msg = PresenceMsg::Announce(Announce {
@@ -315,7 +332,12 @@ impl Node {
             nick: self.nick.clone(),
             addrs,
             links,
-            rooms: self.rooms.iter().cloned().collect(),
+            rooms: self
+                .rooms
+                .iter()
+                .take(limits::MAX_ANNOUNCED_ROOMS)
+                .cloned()
+                .collect(),
             n: self.announce_n,
             incarnation: self.session,
             cluster: self.server_cluster_view(),
@@ -580,6 +602,7 @@ impl Node {
                 message_id,
                 message,
             }) => {
+                crate::net::score_topic(&mut self.swarm.behaviour_mut().gossipsub, &message.topic);
                 let verdict = self.on_gossip(message);
                 self.swarm
                     .behaviour_mut()
@@ -600,21 +623,10 @@ impl Node {
                 match message {
                     request_response::Message::Request {
                         request, channel, ..
-                    } => match request {
-                        Request::Status => {
-                            let status = Response::Status(self.status());
-                            self.respond(peer, channel, status);
-                        }
-                        Request::Admission(bytes) => {
-                            self.respond(peer, channel, Response::Ack);
-                            self.on_admission(peer, Admission::from_bytes(bytes));
-                        }
-                        other if self.server.is_some() => self.server_request(peer, other, channel),
-                        _ => self.respond(
-                            peer,
-                            channel,
-                            Response::Error("not a server: ask a server".into()),
-                        ),
+                    } => match self.over_limit(peer, &request) {
+                        // Flood control first: over-limit requests get a refusal.
+                        Some(refusal) => self.respond(peer, channel, refusal),
+                        None => self.on_request(peer, request, channel),
                     },
                     request_response::Message::Response {
                         request_id,
@@ -648,6 +660,53 @@ impl Node {
             }
             _ => {}
         }
+    }
+
+    /// A request of `peer` within its limits.
+    fn on_request(
+        &mut self,
+        peer: PeerId,
+        request: Request,
+        channel: request_response::ResponseChannel<Response>,
+    ) {
+        match request {
+            Request::Status => {
+                let status = Response::Status(self.status());
+                self.respond(peer, channel, status);
+            }
+            Request::Admission(bytes) => {
+                self.respond(peer, channel, Response::Ack);
+                self.on_admission(peer, Admission::from_bytes(bytes));
+            }
+            other if self.server.is_some() => self.server_request(peer, other, channel),
+            _ => self.respond(
+                peer,
+                channel,
+                Response::Error("not a server: ask a server".into()),
+            ),
+        }
+    }
+
+    /// Servers: the refusal of a request over `peer`'s rate or a server limit
+    /// (see [`limits`]); `None` to handle it.
+    /// Servers are not limited (they back-fill history in bursts; admission
+    /// decides who is one).
+    fn over_limit(&mut self, peer: PeerId, request: &Request) -> Option<Response> {
+        let in_flight = self.server.as_ref()?.in_flight();
+        if self.connected.get(&peer) == Some(&Some(Role::Server)) && self.gate.admits(&peer) {
+            return None;
+        }
+        let refusal = self
+            .request_limits
+            .admit(Instant::now(), peer, request, in_flight);
+        if let Some(r) = &refusal {
+            debug!(%peer, "request refused: {r:?}");
+        }
+        for p in self.request_limits.take_new_bans() {
+            warn!(peer = %p, "banned for {:?}: kept sending far over its rate limit", limits::BAN);
+            self.swarm.behaviour_mut().banned.block_peer(p);
+        }
+        refusal
     }
 
     /// Answers a request; a closed connection is not an error worth more than a log line.
@@ -695,7 +754,7 @@ impl Node {
 
     /// Handles a gossipsub message and says whether to forward it.
     fn on_gossip(&mut self, message: gossipsub::Message) -> gossipsub::MessageAcceptance {
-        use gossipsub::MessageAcceptance::{Accept, Reject};
+        use gossipsub::MessageAcceptance::{Accept, Ignore, Reject};
         let Some(source) = message.source else {
             return Reject;
         };
@@ -708,6 +767,10 @@ impl Node {
                 }
             };
             let changes = match msg {
+                PresenceMsg::Announce(a) if limits::check_announce(&a).is_err() => {
+                    warn!(%source, "oversized announcement refused");
+                    return Reject;
+                }
                 PresenceMsg::Announce(a) => {
                     if let (Some(view), Role::Server) = (&a.cluster, a.role) {
                         if self.client.is_some() {
@@ -740,15 +803,24 @@ impl Node {
             Some(room) => msg.room == room && msg.to.is_none(),
             None => msg.to.is_some() && crate::seal::is_dm_room(&msg.room),
         };
-        if !filed_right || msg.seq == 0 || wire::validate_body(&msg.room, &msg.text).is_err() {
+        if !filed_right
+            || msg.seq == 0
+            || wire::validate_body(&msg.room, &msg.text).is_err()
+            || limits::check_committed(&msg).is_err()
+        {
             warn!(%source, "invalid room message refused");
             return Reject;
         }
         // Only admitted servers publish committed messages, and only what
         // authors signed.
         if !self.trusted_server(&source) {
+            // Rejected (and so penalised by peer scoring) only when the author
+            // is known to be a client: a server not heard of (or admitted) yet
+            // is ignored, so an honest relay is never penalised for it.
+            let known_client = self.presence.role_of(&source) == Some(Role::Client)
+                || self.connected.get(&source) == Some(&Some(Role::Client));
             warn!(%source, "room message from a non-server refused");
-            return Reject;
+            return if known_client { Reject } else { Ignore };
         }
         if let Err(e) = msg.verify() {
             warn!(%source, room = %msg.room, seq = msg.seq, "forged message refused: {e}");

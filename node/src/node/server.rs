@@ -172,6 +172,12 @@ impl ServerPart {
     fn now(&self) -> order::Instant {
         order::Instant(self.epoch.elapsed().as_millis() as u64)
     }
+
+    /// Submissions held now (waiting for the core, or forwarded): bounded by
+    /// [`crate::limits::MAX_IN_FLIGHT_SUBMISSIONS`].
+    pub(super) fn in_flight(&self) -> usize {
+        self.waiting.len() + self.forwarded.len()
+    }
 }
 
 /// The next storage completion (pending forever for clients).

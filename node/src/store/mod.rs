@@ -13,3 +13,6 @@ pub mod frame;
 pub mod record_log;
 
 pub use record_log::RecordLog;
+
+#[cfg(test)]
+mod proptests;
