@@ -398,7 +398,10 @@ impl Node {
         messages: Vec<Committed>,
     ) {
         let now = Instant::now();
-        let messages: Vec<Committed> = messages.into_iter().filter(|m| m.room == room).collect();
+        let messages: Vec<Committed> = messages
+            .into_iter()
+            .filter(|m| m.room == room && crate::limits::check_committed(m).is_ok())
+            .collect();
         match purpose {
             HistoryPurpose::Page => {
                 for m in messages {
