@@ -150,4 +150,14 @@ fn flood() {
         flood_sent > 10 * sent.len() as u64,
         "the flooder really flooded: {stats}"
     );
+    // Its messages are signed like an honest client's: some went through
+    // (up to the rate limit), the rest were refused by the limit.
+    assert!(
+        stats["accepted"].as_u64() > Some(0),
+        "none accepted: {stats}"
+    );
+    assert!(
+        stats["rejected"].as_u64() > Some(0),
+        "none refused: {stats}"
+    );
 }

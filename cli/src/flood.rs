@@ -29,19 +29,20 @@ const GIVE_UP: Duration = Duration::from_millis(100);
 pub async fn run(args: FloodArgs) -> Result<()> {
     let key = Keypair::generate_ed25519();
     let me = key.public().to_peer_id();
-    let mut swarm = chorus_node::net::build_with(key, None, Duration::from_secs(120), |_| {
-        let codec = request_response::cbor::codec::Codec::<Request, Response>::default()
-            .set_request_size_maximum(MAX_RPC_BYTES)
-            .set_response_size_maximum(MAX_RPC_BYTES);
-        Ok(request_response::Behaviour::with_codec(
-            codec,
-            [(
-                StreamProtocol::new(wire::RPC_PROTOCOL),
-                request_response::ProtocolSupport::Outbound,
-            )],
-            request_response::Config::default().with_request_timeout(GIVE_UP),
-        ))
-    })?;
+    let mut swarm =
+        chorus_node::net::build_with(key.clone(), None, Duration::from_secs(120), |_| {
+            let codec = request_response::cbor::codec::Codec::<Request, Response>::default()
+                .set_request_size_maximum(MAX_RPC_BYTES)
+                .set_response_size_maximum(MAX_RPC_BYTES);
+            Ok(request_response::Behaviour::with_codec(
+                codec,
+                [(
+                    StreamProtocol::new(wire::RPC_PROTOCOL),
+                    request_response::ProtocolSupport::Outbound,
+                )],
+                request_response::Config::default().with_request_timeout(GIVE_UP),
+            ))
+        })?;
     for addr in &args.bootstrap {
         swarm
             .dial(addr.clone())
@@ -116,13 +117,16 @@ pub async fn run(args: FloodArgs) -> Result<()> {
             *n += 1;
             counter += 1;
             sent += 1;
-            // Built from JSON, so that new optional wire fields need no change here.
-            let submit: Submit = wire::decode(&wire::encode(&json!({
+            // Built from JSON, so that new optional wire fields need no change
+            // here; signed like an honest client's, so that what stops the
+            // flood is the rate limit, not the signature check.
+            let mut submit: Submit = wire::decode(&wire::encode(&json!({
                 "client": client.to_vec(), "counter": counter, "lowest_unacked": 1,
-                "room": args.room, "id": format!("flood-{counter}"), "nick": "flood",
+                "room": args.room, "id": Submit::id_for(&client, counter), "nick": "flood",
                 "text": text,
             })))
             .context("the shape of Submit changed: update flood.rs")?;
+            submit.sig = chorus_node::authorship::sign(&key, &submit.signed())?;
             swarm
                 .behaviour_mut()
                 .send_request(&peer, Request::Submit(submit));

@@ -372,9 +372,10 @@ pub fn check_announce(a: &Announce) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks a committed message's fields (beyond the text, which the receiver
-/// checks already): a server never publishes one that fails this.
+/// Checks a committed message's fields: a server never publishes or returns
+/// one that fails this.
 pub fn check_committed(msg: &Committed) -> Result<(), String> {
+    wire::validate_text(&msg.text)?;
     wire::validate_room(&msg.room)?;
     wire::validate_nick(&msg.nick)?;
     check_message_id(&msg.id)?;
@@ -568,6 +569,26 @@ mod tests {
         a.addrs = vec![];
         a.nick = Some("x".repeat(100));
         assert!(check_announce(&a).is_err());
+    }
+
+    #[test]
+    fn committed_messages_are_checked_field_by_field() {
+        let json = serde_json::json!({"room": "lobby", "seq": 1, "id": "a-1", "from": "p",
+            "nick": "alice", "text": "hi"});
+        let good: Committed = wire::decode(&wire::encode(&json)).expect("update the sample");
+        assert!(check_committed(&good).is_ok());
+        let mut bad = good.clone();
+        bad.id = "i".repeat(MAX_ID_BYTES + 1);
+        assert!(check_committed(&bad).is_err());
+        let mut bad = good.clone();
+        bad.text = "x".repeat(wire::MAX_TEXT_BYTES + 1);
+        assert!(check_committed(&bad).is_err());
+        let mut bad = good.clone();
+        bad.nick = "two words".into();
+        assert!(check_committed(&bad).is_err());
+        let mut bad = good;
+        bad.from = "p".repeat(MAX_PEER_ID_BYTES + 1);
+        assert!(check_committed(&bad).is_err());
     }
 
     #[test]

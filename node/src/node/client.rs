@@ -545,8 +545,10 @@ impl Node {
         messages: Vec<Committed>,
     ) {
         let now = Instant::now();
-        let mut messages: Vec<Committed> =
-            messages.into_iter().filter(|m| m.room == room).collect();
+        let mut messages: Vec<Committed> = messages
+            .into_iter()
+            .filter(|m| m.room == room && crate::limits::check_committed(m).is_ok())
+            .collect();
         // Only what its author signed; a gap left by a refused message is
         // fetched again (from another server, most likely).
         let mut forged = Vec::new();
