@@ -237,13 +237,17 @@ pub enum Request {
     },
     /// A message of the ordering protocol between servers (CBOR of `chorus_order::Message`).
     Order(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// Several ordering messages for the same server, in the order sent (each
+    /// the CBOR of a `chorus_order::Message`): what one event-loop turn of the
+    /// sender produced for that server, in one request.
+    Orders(Vec<serde_bytes::ByteBuf>),
 }
 
 /// Responses of the Chorus request-response protocol.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Response {
     /// The node's status, as its `status` JSON event would print it.
-    Status(crate::api::Status),
+    Status(Box<crate::api::Status>),
     /// The submission is committed at `seq` of `room`.
     Submitted {
         /// The room.

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use libp2p::{
     core::ConnectedPoint,
     gossipsub, identify, kad, mdns,
@@ -31,6 +31,10 @@ use crate::identity::DataDir;
 use crate::net::{build_swarm, Behaviour, BehaviourEvent};
 use crate::presence::{Change, Presence};
 use crate::wire::{self, Announce, Committed, PresenceMsg, Request, Response, Role};
+
+/// Most further ready swarm events handled in one event-loop turn (bounds the
+/// time before the turn's outputs go out).
+const MAX_EVENTS_PER_TURN: usize = 64;
 
 /// How often a client's session resends and fetches gaps.
 const CLIENT_TICK: Duration = Duration::from_millis(100);
@@ -194,6 +198,16 @@ impl Node {
                 _ = tokio::time::sleep_until(deadline) => self.server_timeout(),
                 done = server::next_completion(&mut self.server) => self.server_persisted(done),
             }
+            // Whatever else the network has ready joins this turn, so that the
+            // core sees several submissions (and acknowledgements) before it
+            // sends, and sends each server one request for all of them.
+            for _ in 0..MAX_EVENTS_PER_TURN {
+                match self.swarm.next().now_or_never() {
+                    Some(Some(event)) => self.on_swarm_event(event),
+                    _ => break,
+                }
+            }
+            self.server_flush();
             while let Some(event) = self.outbox.pop_front() {
                 if events.send(event).await.is_err() {
                     return; // the front end is gone: stop
@@ -337,6 +351,7 @@ impl Node {
             voters: view.as_ref().map_or_else(Vec::new, |v| v.voters.clone()),
             pending: self.client_pending(),
             quorum: view.as_ref().is_some_and(|v| v.quorum),
+            history: self.server_history_held(),
         }
     }
 
@@ -567,7 +582,7 @@ impl Node {
                         request, channel, ..
                     } => match request {
                         Request::Status => {
-                            let status = Response::Status(self.status());
+                            let status = Response::Status(Box::new(self.status()));
                             self.respond(peer, channel, status);
                         }
                         other if self.server.is_some() => self.server_request(peer, other, channel),

@@ -66,6 +66,38 @@ pub(super) struct ServerPart {
     backfill: std::collections::BTreeMap<String, u64>,
     /// Back-fill requests in flight, by request id.
     backfills: HashMap<OutboundRequestId, String>,
+    /// Ordering messages of this event-loop turn not yet sent, per server (CBOR each).
+    outgoing: std::collections::BTreeMap<PeerId, Vec<Vec<u8>>>,
+}
+
+/// Most bytes of ordering messages coalesced into one request (well under
+/// [`wire::MAX_RPC_BYTES`]); a larger single message goes alone.
+const MAX_COALESCED_BYTES: usize = 1024 * 1024;
+
+/// Splits the messages for one server into the requests that carry them, in
+/// order: one [`Request::Order`] for a lone message, [`Request::Orders`] for
+/// several, each request at most [`MAX_COALESCED_BYTES`] unless one message is larger.
+fn coalesce(messages: Vec<Vec<u8>>) -> Vec<Request> {
+    let mut requests = Vec::new();
+    let mut batch: Vec<Vec<u8>> = Vec::new();
+    let mut bytes = 0;
+    let close = |batch: &mut Vec<Vec<u8>>, requests: &mut Vec<Request>| match batch.len() {
+        0 => {}
+        1 => requests.extend(batch.pop().map(Request::Order)),
+        _ => requests.push(Request::Orders(
+            batch.drain(..).map(serde_bytes::ByteBuf::from).collect(),
+        )),
+    };
+    for m in messages {
+        if !batch.is_empty() && bytes + m.len() > MAX_COALESCED_BYTES {
+            close(&mut batch, &mut requests);
+            bytes = 0;
+        }
+        bytes += m.len();
+        batch.push(m);
+    }
+    close(&mut batch, &mut requests);
+    requests
 }
 
 /// The core's node id of a peer: its ed25519 public key.
@@ -127,6 +159,7 @@ impl ServerPart {
             told: BTreeSet::new(),
             backfill: Default::default(),
             backfills: HashMap::new(),
+            outgoing: Default::default(),
         })
     }
 
@@ -168,25 +201,29 @@ impl Node {
             let now = s.now();
             s.core.handle_timeout(now);
         }
-        self.drive_core();
     }
 
-    /// A storage write completed.
+    /// Storage writes completed, up to write `id` (and any others ready now).
     pub(super) fn server_persisted(&mut self, id: u64) {
         if let Some(s) = self.server.as_mut() {
+            let mut id = id;
+            // Completions are cumulative: one input for all that are ready.
+            while let Ok(later) = s.completions.try_recv() {
+                id = id.max(later);
+            }
             let now = s.now();
             s.core.handle(now, order::Input::Persisted { id });
         }
-        self.drive_core();
     }
 
-    /// Feeds the core one input and carries out what it asks for.
+    /// Feeds the core one input; its outputs are carried out at the end of the
+    /// event-loop turn ([`Node::server_flush`]), so that what several inputs of
+    /// one turn produce travels together.
     fn core_input(&mut self, input: order::Input) {
         if let Some(s) = self.server.as_mut() {
             let now = s.now();
             s.core.handle(now, input);
         }
-        self.drive_core();
     }
 
     /// Tells the core about a server it may not know (discovery proposes, the log decides).
@@ -245,14 +282,31 @@ impl Node {
         }
     }
 
+    /// Queues an ordering message; [`Node::server_flush`] sends the turn's
+    /// messages to each server together.
     fn send_core_message(&mut self, to: NodeId, msg: order::Message) {
         let Some(peer) = peer_id(&to) else { return };
-        let bytes = wire::encode(&msg);
-        // Fire and forget: the core resends what is not acknowledged.
-        self.swarm
-            .behaviour_mut()
-            .rpc
-            .send_request(&peer, Request::Order(bytes));
+        let Some(s) = self.server.as_mut() else {
+            return;
+        };
+        s.outgoing.entry(peer).or_default().push(wire::encode(&msg));
+    }
+
+    /// End of an event-loop turn: carries out the core's outputs and sends
+    /// the ordering messages queued for each server, coalesced into as few
+    /// requests as fit (one stream per server per turn rather than one per message).
+    pub(super) fn server_flush(&mut self) {
+        self.drive_core();
+        let Some(s) = self.server.as_mut() else {
+            return;
+        };
+        let outgoing = std::mem::take(&mut s.outgoing);
+        for (peer, messages) in outgoing {
+            for request in coalesce(messages) {
+                // Fire and forget: the core resends what is not acknowledged.
+                self.swarm.behaviour_mut().rpc.send_request(&peer, request);
+            }
+        }
     }
 
     fn leader_changed(&mut self, term: u64, leader: Option<NodeId>) {
@@ -434,15 +488,13 @@ impl Node {
         match request {
             Request::Status => {}
             Request::Order(bytes) => {
-                let from = node_id(&peer);
-                let msg = wire::decode::<order::Message>(&bytes);
                 self.respond(peer, channel, Response::Ack);
-                match (from, msg) {
-                    (Some(from), Ok(msg)) if self.presence.role_of(&peer) != Some(Role::Client) => {
-                        self.core_input(order::Input::Message { from, msg })
-                    }
-                    (_, Err(e)) => warn!(%peer, "bad ordering message: {e}"),
-                    _ => warn!(%peer, "ordering message from a non-server ignored"),
+                self.order_message(peer, &bytes);
+            }
+            Request::Orders(batch) => {
+                self.respond(peer, channel, Response::Ack);
+                for bytes in batch {
+                    self.order_message(peer, &bytes);
                 }
             }
             Request::Submit(submit) => {
@@ -475,6 +527,19 @@ impl Node {
                 };
                 self.respond(peer, channel, response);
             }
+        }
+    }
+
+    /// One ordering message from another server: to the core, if it is one.
+    fn order_message(&mut self, peer: PeerId, bytes: &[u8]) {
+        let from = node_id(&peer);
+        let msg = wire::decode::<order::Message>(bytes);
+        match (from, msg) {
+            (Some(from), Ok(msg)) if self.presence.role_of(&peer) != Some(Role::Client) => {
+                self.core_input(order::Input::Message { from, msg })
+            }
+            (_, Err(e)) => warn!(%peer, "bad ordering message: {e}"),
+            _ => warn!(%peer, "ordering message from a non-server ignored"),
         }
     }
 
@@ -618,6 +683,20 @@ impl Node {
         }
     }
 
+    /// What this server's room history holds, by room (empty for clients).
+    pub(super) fn server_history_held(
+        &self,
+    ) -> std::collections::BTreeMap<String, crate::api::HistoryHeld> {
+        let Some(s) = self.server.as_ref() else {
+            return Default::default();
+        };
+        s.history
+            .held()
+            .into_iter()
+            .map(|(room, head, held)| (room, crate::api::HistoryHeld { head, held }))
+            .collect()
+    }
+
     /// This server's view of the cluster, for announcements and status.
     pub(super) fn server_cluster_view(&self) -> Option<ClusterView> {
         let s = self.server.as_ref()?;
@@ -639,5 +718,48 @@ impl Node {
             quorum: core.has_quorum(s.now()),
             heads: s.history.heads(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coalesce_keeps_order_and_splits_large_turns() {
+        assert!(coalesce(vec![]).is_empty());
+        assert_eq!(coalesce(vec![vec![1]]), vec![Request::Order(vec![1])]);
+        let batch = |ms: &[&[u8]]| {
+            Request::Orders(
+                ms.iter()
+                    .map(|m| serde_bytes::ByteBuf::from(m.to_vec()))
+                    .collect(),
+            )
+        };
+        assert_eq!(
+            coalesce(vec![vec![1], vec![2], vec![3]]),
+            vec![batch(&[&[1], &[2], &[3]])]
+        );
+        let big = vec![0u8; MAX_COALESCED_BYTES - 1];
+        let huge = vec![9u8; MAX_COALESCED_BYTES + 5];
+        let requests = coalesce(vec![vec![1], big.clone(), vec![2], huge.clone(), vec![3]]);
+        assert_eq!(
+            requests,
+            vec![
+                batch(&[&[1], &big]),
+                Request::Order(vec![2]),
+                Request::Order(huge),
+                Request::Order(vec![3]),
+            ]
+        );
+        for r in &requests {
+            assert!(wire::encode(r).len() as u64 <= wire::MAX_RPC_BYTES);
+        }
+    }
+
+    #[test]
+    fn a_batch_of_order_messages_round_trips() {
+        let r = Request::Orders(vec![serde_bytes::ByteBuf::from(vec![1, 2]), vec![3].into()]);
+        assert_eq!(wire::decode::<Request>(&wire::encode(&r)), Ok(r));
     }
 }
