@@ -1,0 +1,201 @@
+//! The scale benchmark: 5 servers and as many client processes as asked for
+//! on this machine, an open-loop load spread over the clients; delivery
+//! completeness, latency and the resident memory of every process.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::{cluster, delivery_times, histogram, quantiles, record_ms, tags, Load, Quantiles};
+use crate::args::BenchArgs;
+use crate::harness::Run;
+
+/// Resident memory of a group of processes, MiB.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Memory {
+    /// Processes measured.
+    pub count: usize,
+    /// Smallest VmRSS.
+    pub min: f64,
+    /// Median VmRSS.
+    pub median: f64,
+    /// Largest VmRSS.
+    pub max: f64,
+}
+
+/// One scale measurement.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scale {
+    /// Servers.
+    pub servers: u8,
+    /// Client processes asked for.
+    pub clients: u16,
+    /// Whether the cluster came up with every client knowing the leader (else `error` says why).
+    pub ran: bool,
+    /// Why it did not run.
+    pub error: Option<String>,
+    /// Seconds from the first process start until every client knew the leader.
+    pub setup_s: f64,
+    /// Messages per second offered (spread over the clients).
+    pub rate: f64,
+    /// Messages submitted.
+    pub sent: usize,
+    /// Messages acknowledged to their sender.
+    pub acked: usize,
+    /// Messages delivered at every client.
+    pub delivered_all: usize,
+    /// Submit -> acknowledged.
+    pub submit_to_ack: Option<Quantiles>,
+    /// Submit -> delivered at every client (messages delivered everywhere only).
+    pub submit_to_delivered_all: Option<Quantiles>,
+    /// Resident memory of the servers, at the end.
+    pub server_rss: Option<Memory>,
+    /// Resident memory of the clients, at the end.
+    pub client_rss: Option<Memory>,
+    /// The 1-minute load average at the end.
+    pub load_average: f64,
+}
+
+/// VmRSS of process `pid` in MiB, from /proc/PID/status.
+pub fn rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_rss_kib(&status).map(|kib| kib as f64 / 1024.0)
+}
+
+/// The VmRSS line of a /proc/PID/status text, in KiB.
+fn parse_rss_kib(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn memory(values: &mut [f64]) -> Option<Memory> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    Some(Memory {
+        count: values.len(),
+        min: values[0],
+        median: values[values.len() / 2],
+        max: values[values.len() - 1],
+    })
+}
+
+fn rss_of(run: &Run, procs: &[usize]) -> Option<Memory> {
+    let mut v: Vec<f64> = procs
+        .iter()
+        .filter_map(|i| run.procs[*i].pid())
+        .filter_map(rss_mib)
+        .collect();
+    memory(&mut v)
+}
+
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0.0)
+}
+
+/// Runs 5 servers and `clients` clients at `args.scale_rate` msg/s for `args.seconds` × 2.
+pub fn scale(base: &std::path::Path, clients: u16, args: &BenchArgs) -> Scale {
+    let servers = 5u8;
+    let rate = args.scale_rate;
+    let mut out = Scale {
+        servers,
+        clients,
+        ran: false,
+        error: None,
+        setup_s: 0.0,
+        rate,
+        sent: 0,
+        acked: 0,
+        delivered_all: 0,
+        submit_to_ack: None,
+        submit_to_delivered_all: None,
+        server_rss: None,
+        client_rss: None,
+        load_average: 0.0,
+    };
+    let begin = Instant::now();
+    let mut run = match cluster(base, &format!("scale-{clients}"), servers, clients) {
+        Ok(run) => run,
+        Err(e) => {
+            out.error = Some(format!("{e:#}"));
+            out.load_average = load_average();
+            return out;
+        }
+    };
+    out.setup_s = begin.elapsed().as_secs_f64();
+    out.ran = true;
+    if let Err(e) = drive(&mut run, args, &mut out) {
+        out.error = Some(format!("{e:#}"));
+    }
+    run.stop_all();
+    out
+}
+
+fn drive(run: &mut Run, args: &BenchArgs, out: &mut Scale) -> Result<()> {
+    let mut load = Load::new(out.rate, 100, 0);
+    let end = Instant::now() + args.seconds * 2;
+    while Instant::now() < end {
+        load.tick(run, 0)?;
+    }
+    // Let the last ones arrive.
+    run.pump(Instant::now() + Duration::from_secs(5));
+    out.load_average = load_average();
+    let servers = run.servers.clone();
+    let clients = run.clients.clone();
+    out.server_rss = rss_of(run, &servers);
+    out.client_rss = rss_of(run, &clients);
+    let ids = tags(run);
+    let (deliveries, sends) = delivery_times(run);
+    let mut ack = histogram()?;
+    for c in &run.history.clients {
+        for a in &c.acks {
+            if let Some(s) = ids.get(&a.id).and_then(|t| sends.get(t)) {
+                record_ms(&mut ack, a.at_ms - s);
+                out.acked += 1;
+            }
+        }
+    }
+    let mut all = histogram()?;
+    let n = run.clients.len();
+    for (tag, at) in &sends {
+        if let Some((k, last)) = deliveries.get(tag) {
+            if *k == n {
+                record_ms(&mut all, last - at);
+                out.delivered_all += 1;
+            }
+        }
+    }
+    out.sent = sends.len();
+    out.submit_to_ack = Some(quantiles(&ack));
+    out.submit_to_delivered_all = Some(quantiles(&all));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rss_is_read_from_proc_status() {
+        let status = "Name:\tchorus\nVmPeak:\t  20000 kB\nVmRSS:\t   12345 kB\nThreads:\t3\n";
+        assert_eq!(parse_rss_kib(status), Some(12345));
+        assert_eq!(parse_rss_kib("Name:\tx\n"), None);
+        let own = rss_mib(std::process::id()).unwrap_or(0.0);
+        assert!(own > 0.0, "this test process has resident memory");
+    }
+
+    #[test]
+    fn memory_summary() {
+        assert!(memory(&mut []).is_none());
+        let m = memory(&mut [3.0, 1.0, 2.0]).map(|m| (m.count, m.min, m.median, m.max));
+        assert_eq!(m, Some((3, 1.0, 2.0, 3.0)));
+    }
+}
