@@ -30,7 +30,7 @@ use crate::config::{NodeConfig, CLIENT_SERVER_LINKS};
 use crate::identity::DataDir;
 use crate::net::{build_swarm, Behaviour, BehaviourEvent};
 use crate::presence::{Change, Presence};
-use crate::wire::{self, Announce, Committed, PresenceMsg, Request, Response, Role};
+use crate::wire::{self, Announce, PresenceMsg, Request, Response, Role};
 
 /// Most further ready swarm events handled in one event-loop turn (bounds the
 /// time before the turn's outputs go out).
@@ -678,8 +678,9 @@ impl Node {
         let Some(room) = wire::topic_room(&message.topic) else {
             return Reject;
         };
-        let msg = match wire::decode::<Committed>(&message.data) {
-            Ok(m) => m,
+        // One committed message, or several the leader committed together.
+        let batch = match wire::decode_room_payload(&message.data) {
+            Ok(b) => b,
             Err(e) => {
                 warn!(%source, "bad room message: {e}");
                 return Reject;
@@ -688,7 +689,10 @@ impl Node {
         // Only servers publish committed messages.
         let from_server = self.presence.role_of(&source) == Some(Role::Server)
             || self.connected.get(&source) == Some(&Some(Role::Server));
-        if msg.room != room || msg.seq == 0 || wire::validate_text(&msg.text).is_err() {
+        if batch
+            .iter()
+            .any(|msg| msg.room != room || msg.seq == 0 || wire::validate_text(&msg.text).is_err())
+        {
             warn!(%source, "invalid room message refused");
             return Reject;
         }
@@ -697,7 +701,9 @@ impl Node {
             return Reject;
         }
         if self.client.is_some() && self.rooms.contains(room) {
-            self.client_committed(msg);
+            for msg in batch {
+                self.client_committed(msg);
+            }
         }
         Accept
     }

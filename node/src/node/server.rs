@@ -68,11 +68,43 @@ pub(super) struct ServerPart {
     backfills: HashMap<OutboundRequestId, String>,
     /// Ordering messages of this event-loop turn not yet sent, per server (CBOR each).
     outgoing: std::collections::BTreeMap<PeerId, Vec<Vec<u8>>>,
+    /// Messages committed in this event-loop turn, to publish on their room topics.
+    to_publish: Vec<Committed>,
 }
+
+/// Most bytes of committed messages batched into one gossipsub message (well
+/// under [`wire::MAX_GOSSIP_BYTES`]); a new batch starts beyond it.
+const MAX_PUBLISH_BYTES: usize = 64 * 1024;
 
 /// Most bytes of ordering messages coalesced into one request (well under
 /// [`wire::MAX_RPC_BYTES`]); a larger single message goes alone.
 const MAX_COALESCED_BYTES: usize = 1024 * 1024;
+
+/// Groups a turn's committed messages into what is published: per room, in
+/// order, at most [`wire::MAX_COMMITTED_BATCH`] messages or about
+/// [`MAX_PUBLISH_BYTES`] per gossipsub message.
+fn publish_batches(committed: Vec<Committed>) -> Vec<Vec<Committed>> {
+    // Per room: its batches, and the size of the last one.
+    let mut rooms: std::collections::BTreeMap<String, (Vec<Vec<Committed>>, usize)> =
+        Default::default();
+    for msg in committed {
+        // Roughly what the message adds to the payload.
+        let size = msg.text.len() + msg.nick.len() + msg.id.len() + msg.from.len() + 32;
+        let (batches, bytes) = rooms.entry(msg.room.clone()).or_default();
+        let full = batches.last().is_none_or(|b| {
+            b.len() >= wire::MAX_COMMITTED_BATCH || *bytes + size > MAX_PUBLISH_BYTES
+        });
+        if full {
+            batches.push(Vec::new());
+            *bytes = 0;
+        }
+        *bytes += size;
+        if let Some(b) = batches.last_mut() {
+            b.push(msg);
+        }
+    }
+    rooms.into_values().flat_map(|(b, _)| b).collect()
+}
 
 /// Splits the messages for one server into the requests that carry them, in
 /// order: one [`Request::Order`] for a lone message, [`Request::Orders`] for
@@ -160,6 +192,7 @@ impl ServerPart {
             backfill: Default::default(),
             backfills: HashMap::new(),
             outgoing: Default::default(),
+            to_publish: Vec::new(),
         })
     }
 
@@ -301,11 +334,15 @@ impl Node {
             return;
         };
         let outgoing = std::mem::take(&mut s.outgoing);
+        let committed = std::mem::take(&mut s.to_publish);
         for (peer, messages) in outgoing {
             for request in coalesce(messages) {
                 // Fire and forget: the core resends what is not acknowledged.
                 self.swarm.behaviour_mut().rpc.send_request(&peer, request);
             }
+        }
+        for batch in publish_batches(committed) {
+            self.publish_committed(&batch);
         }
     }
 
@@ -352,7 +389,8 @@ impl Node {
         }
         let _ = s.disk.send(Job::History(msg.clone()));
         if s.core.role() == order::Role::Leader {
-            self.publish_committed(&msg);
+            // Published at the end of the turn, with the others committed in it.
+            s.to_publish.push(msg);
         }
     }
 
@@ -427,16 +465,18 @@ impl Node {
         }
     }
 
-    fn publish_committed(&mut self, msg: &Committed) {
-        let topic = wire::room_topic(&msg.room);
+    /// Publishes committed messages of one room, in seq order, as one gossipsub message.
+    fn publish_committed(&mut self, batch: &[Committed]) {
+        let Some(first) = batch.first() else { return };
+        let topic = wire::room_topic(&first.room);
         let gs = &mut self.swarm.behaviour_mut().gossipsub;
         if !gs.topics().any(|t| *t == topic.hash()) {
             let _ = gs.subscribe(&topic);
         }
-        match gs.publish(topic, wire::encode(msg)) {
+        match gs.publish(topic, wire::encode_room_payload(batch)) {
             Ok(_) | Err(gossipsub::PublishError::Duplicate) => {}
             // Nobody subscribed (yet): clients fetch by seq when they notice.
-            Err(e) => debug!(room = %msg.room, seq = msg.seq, "publish: {e}"),
+            Err(e) => debug!(room = %first.room, seq = first.seq, n = batch.len(), "publish: {e}"),
         }
     }
 
@@ -754,6 +794,45 @@ mod tests {
         );
         for r in &requests {
             assert!(wire::encode(r).len() as u64 <= wire::MAX_RPC_BYTES);
+        }
+    }
+
+    #[test]
+    fn committed_messages_are_published_per_room_in_bounded_batches() {
+        let c = |room: &str, seq: u64, text_len: usize| Committed {
+            room: room.into(),
+            seq,
+            id: format!("x-{seq}"),
+            from: "p".into(),
+            nick: "n".into(),
+            text: "t".repeat(text_len),
+        };
+        assert!(publish_batches(vec![]).is_empty());
+        let turn = vec![c("a", 1, 5), c("b", 1, 5), c("a", 2, 5)];
+        let seqs = |bs: &[Vec<Committed>]| -> Vec<Vec<(String, u64)>> {
+            bs.iter()
+                .map(|b| b.iter().map(|m| (m.room.clone(), m.seq)).collect())
+                .collect()
+        };
+        assert_eq!(
+            seqs(&publish_batches(turn)),
+            vec![
+                vec![("a".into(), 1), ("a".into(), 2)],
+                vec![("b".into(), 1)]
+            ]
+        );
+        let many: Vec<Committed> = (1..=wire::MAX_COMMITTED_BATCH as u64 + 1)
+            .map(|s| c("a", s, 5))
+            .collect();
+        let b = publish_batches(many);
+        assert_eq!(
+            b.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![wire::MAX_COMMITTED_BATCH, 1]
+        );
+        let big: Vec<Committed> = (1..=40).map(|s| c("a", s, 4000)).collect();
+        for batch in publish_batches(big) {
+            let bytes = wire::encode_room_payload(&batch).len();
+            assert!(bytes <= wire::MAX_GOSSIP_BYTES / 2, "{bytes} bytes");
         }
     }
 
