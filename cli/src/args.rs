@@ -219,7 +219,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 100_000)]
     pub catchup_messages: u64,
     /// Client processes of the scale benchmark (5 servers), comma separated: one run each.
-    #[arg(long, value_delimiter = ',', default_value = "200", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    #[arg(long, value_delimiter = ',', default_value = "50,100,200", value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub scale_clients: Vec<u16>,
     /// Messages per second spread over the clients in the scale benchmark.
     #[arg(long, default_value_t = 50.0)]

@@ -702,6 +702,7 @@ fn print_more(results: &Results) {
             "client RSS med",
             "load"
         );
+        let mut cpu = Vec::new();
         for s in &results.scale {
             let q = |q: &Option<Quantiles>, f: fn(&Quantiles) -> f64| {
                 q.as_ref()
@@ -729,8 +730,28 @@ fn print_more(results: &Results) {
             if let Some(e) = &s.error {
                 println!("        {} clients: {e}", s.clients);
             }
+            for note in &s.notes {
+                println!("        {} clients: {note}", s.clients);
+            }
+            if s.ran && s.deliveries < s.sent * usize::from(s.clients) {
+                println!(
+                    "        {} clients: {} of {} deliveries",
+                    s.clients,
+                    s.deliveries,
+                    s.sent * usize::from(s.clients)
+                );
+            }
+            if let (Some(sc), Some(cc)) = (s.server_cpu, s.client_cpu) {
+                cpu.push(format!(
+                    "        {} clients: CPU per server {:.0}% (max {:.0}%), per client {:.1}% (max {:.1}%) of a core",
+                    s.clients, sc.median, sc.max, cc.median, cc.max
+                ));
+            }
         }
         println!("        (RSS: median/max of the processes at the end of the run)");
+        for line in cpu {
+            println!("{line}");
+        }
     }
 }
 

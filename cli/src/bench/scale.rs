@@ -11,16 +11,16 @@ use super::{cluster, delivery_times, histogram, quantiles, record_ms, tags, Load
 use crate::args::BenchArgs;
 use crate::harness::Run;
 
-/// Resident memory of a group of processes, MiB.
+/// A figure over a group of processes (resident memory in MiB, or CPU in percent of a core).
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Memory {
     /// Processes measured.
     pub count: usize,
-    /// Smallest VmRSS.
+    /// Smallest value.
     pub min: f64,
-    /// Median VmRSS.
+    /// Median value.
     pub median: f64,
-    /// Largest VmRSS.
+    /// Largest value.
     pub max: f64,
 }
 
@@ -43,6 +43,10 @@ pub struct Scale {
     pub sent: usize,
     /// Messages acknowledged to their sender.
     pub acked: usize,
+    /// Deliveries of the load's messages, all clients together (`sent` × clients when complete).
+    pub deliveries: usize,
+    /// Problems the harness noted (node errors, exits), the first few.
+    pub notes: Vec<String>,
     /// Messages delivered at every client.
     pub delivered_all: usize,
     /// Submit -> acknowledged.
@@ -53,6 +57,10 @@ pub struct Scale {
     pub server_rss: Option<Memory>,
     /// Resident memory of the clients, at the end.
     pub client_rss: Option<Memory>,
+    /// CPU use of the servers during the load (percent of one core: median, max).
+    pub server_cpu: Option<Memory>,
+    /// CPU use of the clients during the load (percent of one core).
+    pub client_cpu: Option<Memory>,
     /// The 1-minute load average at the end.
     pub load_average: f64,
 }
@@ -70,6 +78,43 @@ fn parse_rss_kib(status: &str) -> Option<u64> {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().strip_suffix("kB"))
         .and_then(|v| v.trim().parse().ok())
+}
+
+/// CPU time (user + system) process `pid` used so far, in seconds, from /proc/PID/stat.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    parse_cpu_ticks(&stat).map(|t| t as f64 / ticks.max(1) as f64)
+}
+
+/// utime + stime of a /proc/PID/stat line (fields 14 and 15; the command name
+/// in parentheses may hold spaces, so count from its closing parenthesis).
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After ")": state is field 3, so utime (14) and stime (15) are at 11 and 12.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// CPU seconds of each process in `procs` now (by process index).
+fn cpu_now(run: &Run, procs: &[usize]) -> Vec<Option<f64>> {
+    procs
+        .iter()
+        .map(|i| run.procs[*i].pid().and_then(cpu_seconds))
+        .collect()
+}
+
+/// Percent of a core each process used between `before` and now, over `secs`.
+fn cpu_use(run: &Run, procs: &[usize], before: &[Option<f64>], secs: f64) -> Option<Memory> {
+    let mut v: Vec<f64> = cpu_now(run, procs)
+        .iter()
+        .zip(before)
+        .filter_map(|(a, b)| Some((a.as_ref()? - b.as_ref()?) / secs.max(1e-9) * 100.0))
+        .collect();
+    memory(&mut v)
 }
 
 fn memory(values: &mut [f64]) -> Option<Memory> {
@@ -114,11 +159,15 @@ pub fn scale(base: &std::path::Path, clients: u16, args: &BenchArgs) -> Scale {
         rate,
         sent: 0,
         acked: 0,
+        deliveries: 0,
+        notes: Vec::new(),
         delivered_all: 0,
         submit_to_ack: None,
         submit_to_delivered_all: None,
         server_rss: None,
         client_rss: None,
+        server_cpu: None,
+        client_cpu: None,
         load_average: 0.0,
     };
     let begin = Instant::now();
@@ -140,29 +189,36 @@ pub fn scale(base: &std::path::Path, clients: u16, args: &BenchArgs) -> Scale {
 }
 
 fn drive(run: &mut Run, args: &BenchArgs, out: &mut Scale) -> Result<()> {
+    let servers = run.servers.clone();
+    let clients = run.clients.clone();
+    let (servers_before, clients_before) = (cpu_now(run, &servers), cpu_now(run, &clients));
+    let begin = Instant::now();
     let mut load = Load::new(out.rate, 100, 0);
-    let end = Instant::now() + args.seconds * 2;
+    let end = begin + args.seconds * 2;
     while Instant::now() < end {
         load.tick(run, 0)?;
     }
+    let secs = begin.elapsed().as_secs_f64();
+    out.server_cpu = cpu_use(run, &servers, &servers_before, secs);
+    out.client_cpu = cpu_use(run, &clients, &clients_before, secs);
     // Let the last ones arrive.
     run.pump(Instant::now() + Duration::from_secs(5));
     out.load_average = load_average();
-    let servers = run.servers.clone();
-    let clients = run.clients.clone();
     out.server_rss = rss_of(run, &servers);
     out.client_rss = rss_of(run, &clients);
     let ids = tags(run);
     let (deliveries, sends) = delivery_times(run);
     let mut ack = histogram()?;
     for c in &run.history.clients {
+        out.acked += c.acks.len();
         for a in &c.acks {
             if let Some(s) = ids.get(&a.id).and_then(|t| sends.get(t)) {
                 record_ms(&mut ack, a.at_ms - s);
-                out.acked += 1;
             }
         }
     }
+    out.deliveries = deliveries.values().map(|(k, _)| *k).sum();
+    out.notes = run.notes.iter().take(5).cloned().collect();
     let mut all = histogram()?;
     let n = run.clients.len();
     for (tag, at) in &sends {
@@ -190,6 +246,14 @@ mod tests {
         assert_eq!(parse_rss_kib("Name:\tx\n"), None);
         let own = rss_mib(std::process::id()).unwrap_or(0.0);
         assert!(own > 0.0, "this test process has resident memory");
+    }
+
+    #[test]
+    fn cpu_ticks_are_read_from_proc_stat() {
+        let stat = "4242 (chorus (x) y) S 1 4242 4242 0 -1 4194304 100 0 0 0 250 50 0 0 20 0 3 0";
+        assert_eq!(parse_cpu_ticks(stat), Some(300));
+        assert_eq!(parse_cpu_ticks("garbage"), None);
+        assert!(cpu_seconds(std::process::id()).is_some());
     }
 
     #[test]
