@@ -709,7 +709,7 @@ fn print_more(results: &Results) {
                     .map(|q| format!("{:.1}ms", f(q)))
                     .unwrap_or_else(|| "-".into())
             };
-            let m = |m: &Option<scale::Memory>| {
+            let m = |m: &Option<scale::Spread>| {
                 m.map(|m| format!("{:.1}/{:.1}MiB", m.median, m.max))
                     .unwrap_or_else(|| "-".into())
             };
@@ -743,8 +743,13 @@ fn print_more(results: &Results) {
             }
             if let (Some(sc), Some(cc)) = (s.server_cpu, s.client_cpu) {
                 cpu.push(format!(
-                    "        {} clients: CPU per server {:.0}% (max {:.0}%), per client {:.1}% (max {:.1}%) of a core",
-                    s.clients, sc.median, sc.max, cc.median, cc.max
+                    "        {} clients{}: CPU per server {:.0}% (max {:.0}%), per client {:.1}% (max {:.1}%) of a core",
+                    s.clients,
+                    if s.ran { "" } else { " (idle, after the failed start)" },
+                    sc.median,
+                    sc.max,
+                    cc.median,
+                    cc.max
                 ));
             }
         }

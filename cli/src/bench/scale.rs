@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use serde::Serialize;
 
-use super::{cluster, delivery_times, histogram, quantiles, record_ms, tags, Load, Quantiles};
+use super::{delivery_times, histogram, quantiles, record_ms, tags, Load, Quantiles};
 use crate::args::BenchArgs;
-use crate::harness::Run;
+use crate::harness::{self, Run};
 
 /// A figure over a group of processes (resident memory in MiB, or CPU in percent of a core).
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct Memory {
+pub struct Spread {
     /// Processes measured.
     pub count: usize,
     /// Smallest value.
@@ -54,13 +54,13 @@ pub struct Scale {
     /// Submit -> delivered at every client (messages delivered everywhere only).
     pub submit_to_delivered_all: Option<Quantiles>,
     /// Resident memory of the servers, at the end.
-    pub server_rss: Option<Memory>,
+    pub server_rss: Option<Spread>,
     /// Resident memory of the clients, at the end.
-    pub client_rss: Option<Memory>,
+    pub client_rss: Option<Spread>,
     /// CPU use of the servers during the load (percent of one core: median, max).
-    pub server_cpu: Option<Memory>,
+    pub server_cpu: Option<Spread>,
     /// CPU use of the clients during the load (percent of one core).
-    pub client_cpu: Option<Memory>,
+    pub client_cpu: Option<Spread>,
     /// The 1-minute load average at the end.
     pub load_average: f64,
 }
@@ -108,21 +108,21 @@ fn cpu_now(run: &Run, procs: &[usize]) -> Vec<Option<f64>> {
 }
 
 /// Percent of a core each process used between `before` and now, over `secs`.
-fn cpu_use(run: &Run, procs: &[usize], before: &[Option<f64>], secs: f64) -> Option<Memory> {
+fn cpu_use(run: &Run, procs: &[usize], before: &[Option<f64>], secs: f64) -> Option<Spread> {
     let mut v: Vec<f64> = cpu_now(run, procs)
         .iter()
         .zip(before)
         .filter_map(|(a, b)| Some((a.as_ref()? - b.as_ref()?) / secs.max(1e-9) * 100.0))
         .collect();
-    memory(&mut v)
+    spread(&mut v)
 }
 
-fn memory(values: &mut [f64]) -> Option<Memory> {
+fn spread(values: &mut [f64]) -> Option<Spread> {
     if values.is_empty() {
         return None;
     }
     values.sort_by(f64::total_cmp);
-    Some(Memory {
+    Some(Spread {
         count: values.len(),
         min: values[0],
         median: values[values.len() / 2],
@@ -130,13 +130,13 @@ fn memory(values: &mut [f64]) -> Option<Memory> {
     })
 }
 
-fn rss_of(run: &Run, procs: &[usize]) -> Option<Memory> {
+fn rss_of(run: &Run, procs: &[usize]) -> Option<Spread> {
     let mut v: Vec<f64> = procs
         .iter()
         .filter_map(|i| run.procs[*i].pid())
         .filter_map(rss_mib)
         .collect();
-    memory(&mut v)
+    spread(&mut v)
 }
 
 fn load_average() -> f64 {
@@ -171,21 +171,44 @@ pub fn scale(base: &std::path::Path, clients: u16, args: &BenchArgs) -> Scale {
         load_average: 0.0,
     };
     let begin = Instant::now();
-    let mut run = match cluster(base, &format!("scale-{clients}"), servers, clients) {
-        Ok(run) => run,
-        Err(e) => {
-            out.error = Some(format!("{e:#}"));
-            out.load_average = load_average();
-            return out;
+    let dir = base.join(format!("scale-{clients}"));
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        out.error = Some(format!("cannot create {}: {e}", dir.display()));
+        return out;
+    }
+    let mut run = Run::new(dir, 1, true);
+    match harness::setup(&mut run, servers, clients) {
+        Ok(()) => {
+            out.setup_s = begin.elapsed().as_secs_f64();
+            out.ran = true;
+            if let Err(e) = drive(&mut run, args, &mut out) {
+                out.error = Some(format!("{e:#}"));
+            }
         }
-    };
-    out.setup_s = begin.elapsed().as_secs_f64();
-    out.ran = true;
-    if let Err(e) = drive(&mut run, args, &mut out) {
-        out.error = Some(format!("{e:#}"));
+        Err(e) => {
+            // What the processes use while the machine fails to hold them.
+            out.error = Some(format!("{e:#}"));
+            out.setup_s = begin.elapsed().as_secs_f64();
+            idle_figures(&mut run, &mut out);
+        }
     }
     run.stop_all();
     out
+}
+
+/// Memory and CPU of the processes over a few seconds without load (after a failed setup).
+fn idle_figures(run: &mut Run, out: &mut Scale) {
+    let servers = run.servers.clone();
+    let clients = run.clients.clone();
+    let (servers_before, clients_before) = (cpu_now(run, &servers), cpu_now(run, &clients));
+    let begin = Instant::now();
+    run.pump(begin + Duration::from_secs(5));
+    let secs = begin.elapsed().as_secs_f64();
+    out.server_cpu = cpu_use(run, &servers, &servers_before, secs);
+    out.client_cpu = cpu_use(run, &clients, &clients_before, secs);
+    out.server_rss = rss_of(run, &servers);
+    out.client_rss = rss_of(run, &clients);
+    out.load_average = load_average();
 }
 
 fn drive(run: &mut Run, args: &BenchArgs, out: &mut Scale) -> Result<()> {
@@ -257,9 +280,9 @@ mod tests {
     }
 
     #[test]
-    fn memory_summary() {
-        assert!(memory(&mut []).is_none());
-        let m = memory(&mut [3.0, 1.0, 2.0]).map(|m| (m.count, m.min, m.median, m.max));
+    fn spread_summary() {
+        assert!(spread(&mut []).is_none());
+        let m = spread(&mut [3.0, 1.0, 2.0]).map(|m| (m.count, m.min, m.median, m.max));
         assert_eq!(m, Some((3, 1.0, 2.0, 3.0)));
     }
 }
