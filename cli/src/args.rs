@@ -270,7 +270,7 @@ pub struct KeygenArgs {
 /// Flags of `chorus bench`.
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// Only these benchmarks, comma separated: throughput, gossip, etcd, latency, failover, pause. Default: all.
+    /// Only these benchmarks, comma separated: throughput, gossip, etcd, latency, failover, pause, catchup, scale. Default: all.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Clients submitting in the throughput and latency runs.
@@ -297,6 +297,15 @@ pub struct BenchArgs {
     /// Failover trials of each kind.
     #[arg(long, default_value_t = 20)]
     pub trials: u32,
+    /// Messages the cluster commits while the catch-up benchmark's follower is down.
+    #[arg(long, default_value_t = 100_000)]
+    pub catchup_messages: u64,
+    /// Client processes of the scale benchmark (5 servers), comma separated: one run each.
+    #[arg(long, value_delimiter = ',', default_value = "50,100,200", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub scale_clients: Vec<u16>,
+    /// Messages per second spread over the clients in the scale benchmark.
+    #[arg(long, default_value_t = 50.0)]
+    pub scale_rate: f64,
     /// Write the results as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,

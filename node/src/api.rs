@@ -128,6 +128,18 @@ pub struct Status {
     /// Whether the cluster has a quorum (as far as this node can tell).
     #[serde(default)]
     pub quorum: bool,
+    /// Servers: what their room history holds, by room (absent for clients).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub history: std::collections::BTreeMap<String, HistoryHeld>,
+}
+
+/// How much of a room's committed history a server holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryHeld {
+    /// The highest seq held.
+    pub head: u64,
+    /// How many messages are held (equal to `head` when nothing is missing).
+    pub held: u64,
 }
 
 /// A command from the user or program (one line of `--json` input).

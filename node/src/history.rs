@@ -56,6 +56,17 @@ impl RoomHistory {
             .collect()
     }
 
+    /// Every room's head and number of messages held.
+    pub fn held(&self) -> Vec<(String, u64, u64)> {
+        self.rooms
+            .iter()
+            .map(|(name, r)| {
+                let head = r.keys().next_back().copied().unwrap_or(0);
+                (name.clone(), head, r.len() as u64)
+            })
+            .collect()
+    }
+
     /// The lowest seq of `room` at or below `upto` that is not held, if any.
     pub fn first_missing(&self, room: &str, upto: u64) -> Option<u64> {
         let held = self.rooms.get(room);
@@ -231,10 +242,12 @@ mod tests {
         let (head, v) = h.range("r", HistoryRange::Last { limit: 50 });
         assert_eq!((head, seqs(&v)), (11, vec![10, 11]));
         assert_eq!(h.first_missing("r", 9), Some(1));
+        assert_eq!(h.held(), vec![("r".to_string(), 11, 2)], "a gap shows");
         for s in 1..=9 {
             assert_eq!(h.append(m("r", s)), Appended::New);
         }
         assert_eq!(h.first_missing("r", 11), None);
+        assert_eq!(h.held(), vec![("r".to_string(), 11, 11)]);
         let (_, v) = h.range("r", HistoryRange::From { seq: 1, limit: 50 });
         assert_eq!(seqs(&v), (1..=11).collect::<Vec<_>>());
     }

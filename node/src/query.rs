@@ -60,7 +60,7 @@ async fn query(addr: Multiaddr, network_key: Option<libp2p::pnet::PreSharedKey>)
                 ..
             }) => {
                 return match response {
-                    Response::Status(status) => Ok(status),
+                    Response::Status(status) => Ok(*status),
                     Response::Error(e) => Err(anyhow!("{addr} refused: {e}")),
                     other => Err(anyhow!("{addr} answered out of turn: {other:?}")),
                 }

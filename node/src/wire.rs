@@ -176,6 +176,36 @@ pub struct Committed {
     pub sig: Vec<u8>,
 }
 
+/// Most committed messages one room-topic payload carries (see [`decode_room_payload`]).
+pub const MAX_COMMITTED_BATCH: usize = 256;
+
+/// Encodes what a server publishes on a room topic: one [`Committed`] alone
+/// (as always), or several of one room in seq order as a CBOR array of them
+/// (what the leader committed in one event-loop turn: one gossipsub message,
+/// one signature to check, instead of one per chat message).
+pub fn encode_room_payload(batch: &[Committed]) -> Vec<u8> {
+    match batch {
+        [one] => encode(one),
+        many => encode(&many),
+    }
+}
+
+/// Decodes a room-topic payload: one [`Committed`], or an array of 1 to
+/// [`MAX_COMMITTED_BATCH`] of them.
+pub fn decode_room_payload(bytes: &[u8]) -> Result<Vec<Committed>, WireError> {
+    if let Ok(one) = decode::<Committed>(bytes) {
+        return Ok(vec![one]);
+    }
+    let batch: Vec<Committed> = decode(bytes)?;
+    if batch.is_empty() || batch.len() > MAX_COMMITTED_BATCH {
+        return Err(WireError::Invalid(format!(
+            "a batch of {} committed messages (1 to {MAX_COMMITTED_BATCH} allowed)",
+            batch.len()
+        )));
+    }
+    Ok(batch)
+}
+
 /// A client's message for the sequencer. Retries reuse `client` and `counter`,
 /// so the log holds it exactly once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -296,13 +326,17 @@ pub enum Request {
     /// A server presents its admission (an operator's signature over its peer
     /// id, see `admission`) to a peer it connected to.
     Admission(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// Several ordering messages for the same server, in the order sent (each
+    /// the CBOR of a `chorus_order::Message`): what one event-loop turn of the
+    /// sender produced for that server, in one request.
+    Orders(Vec<serde_bytes::ByteBuf>),
 }
 
 /// Responses of the Chorus request-response protocol.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Response {
     /// The node's status, as its `status` JSON event would print it.
-    Status(crate::api::Status),
+    Status(Box<crate::api::Status>),
     /// The submission is committed at `seq` of `room`.
     Submitted {
         /// The room.
@@ -490,6 +524,29 @@ mod tests {
         };
         assert_ne!(message_id(&post("s-1")), message_id(&post("s-2")));
         assert_eq!(message_id(&post("s-1")), message_id(&post("s-1")));
+    }
+
+    #[test]
+    fn room_payloads_are_one_message_or_a_batch() {
+        let c = |seq: u64| Committed {
+            room: "lobby".into(),
+            seq,
+            id: format!("s-{seq}"),
+            from: "p".into(),
+            nick: "n".into(),
+            text: "hi".into(),
+            to: None,
+            sig: Vec::new(),
+        };
+        let one = encode_room_payload(&[c(1)]);
+        assert_eq!(one, encode(&c(1)), "a lone message keeps its old encoding");
+        assert_eq!(decode_room_payload(&one), Ok(vec![c(1)]));
+        let batch = vec![c(2), c(3), c(4)];
+        assert_eq!(decode_room_payload(&encode_room_payload(&batch)), Ok(batch));
+        assert!(decode_room_payload(&encode(&Vec::<Committed>::new())).is_err());
+        let huge: Vec<Committed> = (1..=MAX_COMMITTED_BATCH as u64 + 1).map(c).collect();
+        assert!(decode_room_payload(&encode(&huge)).is_err());
+        assert!(decode_room_payload(&[0xff, 0x00]).is_err());
     }
 
     #[test]

@@ -11,9 +11,11 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+mod catchup;
 mod etcd;
 pub mod gossip;
 mod plot;
+mod scale;
 
 use anyhow::{bail, Context, Result};
 use hdrhistogram::Histogram;
@@ -153,6 +155,10 @@ pub struct Results {
     pub latency: Vec<Latency>,
     /// Failover runs.
     pub failover: Vec<Failover>,
+    /// Catch-up runs.
+    pub catch_up: Vec<catchup::CatchUp>,
+    /// Scale runs.
+    pub scale: Vec<scale::Scale>,
     /// Machine facts.
     pub machine: serde_json::Value,
 }
@@ -658,6 +664,104 @@ fn print(results: &Results) {
     }
 }
 
+fn print_more(results: &Results) {
+    for c in &results.catch_up {
+        println!();
+        println!(
+            "== catch-up: a follower of {} servers restarted after missing {} messages ({} B, made at {:.0}/s) ==",
+            c.servers, c.missed, c.size, c.load_per_s
+        );
+        println!(
+            "{:<44} {:>10}",
+            "restart -> ready",
+            format!("{:.0} ms", c.ready_ms)
+        );
+        println!(
+            "{:<44} {:>10}",
+            "restart -> commit index = leader's",
+            format!("{:.0} ms", c.log_ms)
+        );
+        println!(
+            "{:<44} {:>10}",
+            "restart -> room history = leader's (caught up)",
+            format!("{:.0} ms", c.caught_up_ms)
+        );
+    }
+    if !results.scale.is_empty() {
+        println!();
+        println!("== scale: 5 servers + N clients, open loop ==");
+        println!(
+            "{:>7} {:>7} {:>6} {:>6} {:>6} {:>9} {:>9} {:>9} {:>15} {:>15} {:>5}",
+            "clients",
+            "setup",
+            "sent",
+            "acked",
+            "all",
+            "ack p99",
+            "all p50",
+            "all p99",
+            "server RSS med",
+            "client RSS med",
+            "load"
+        );
+        let mut cpu = Vec::new();
+        for s in &results.scale {
+            let q = |q: &Option<Quantiles>, f: fn(&Quantiles) -> f64| {
+                q.as_ref()
+                    .map(|q| format!("{:.1}ms", f(q)))
+                    .unwrap_or_else(|| "-".into())
+            };
+            let m = |m: &Option<scale::Spread>| {
+                m.map(|m| format!("{:.1}/{:.1}MiB", m.median, m.max))
+                    .unwrap_or_else(|| "-".into())
+            };
+            println!(
+                "{:>7} {:>6.0}s {:>6} {:>6} {:>6} {:>9} {:>9} {:>9} {:>15} {:>15} {:>5.1}",
+                s.clients,
+                s.setup_s,
+                s.sent,
+                s.acked,
+                s.delivered_all,
+                q(&s.submit_to_ack, |q| q.p99),
+                q(&s.submit_to_delivered_all, |q| q.p50),
+                q(&s.submit_to_delivered_all, |q| q.p99),
+                m(&s.server_rss),
+                m(&s.client_rss),
+                s.load_average
+            );
+            if let Some(e) = &s.error {
+                println!("        {} clients: {e}", s.clients);
+            }
+            for note in &s.notes {
+                println!("        {} clients: {note}", s.clients);
+            }
+            if s.ran && s.deliveries < s.sent * usize::from(s.clients) {
+                println!(
+                    "        {} clients: {} of {} deliveries",
+                    s.clients,
+                    s.deliveries,
+                    s.sent * usize::from(s.clients)
+                );
+            }
+            if let (Some(sc), Some(cc)) = (s.server_cpu, s.client_cpu) {
+                cpu.push(format!(
+                    "        {} clients{}: CPU per server {:.0}% (max {:.0}%), per client {:.1}% (max {:.1}%) of a core",
+                    s.clients,
+                    if s.ran { "" } else { " (idle, after the failed start)" },
+                    sc.median,
+                    sc.max,
+                    cc.median,
+                    cc.max
+                ));
+            }
+        }
+        println!("        (RSS: median/max of the processes at the end of the run)");
+        for line in cpu {
+            println!("{line}");
+        }
+    }
+}
+
 /// Runs `chorus bench`.
 pub fn run(args: BenchArgs) -> Result<()> {
     harness::catch_signals();
@@ -725,9 +829,29 @@ pub fn run(args: BenchArgs) -> Result<()> {
         if wanted("pause") {
             results.failover.push(failover(&base, true, &args)?);
         }
+        if wanted("catchup") {
+            eprintln!(
+                "bench: catch-up after {} messages ...",
+                args.catchup_messages
+            );
+            results
+                .catch_up
+                .push(catchup::catch_up(&base, args.catchup_messages, 100, &args)?);
+        }
+        if wanted("scale") {
+            for clients in args.scale_clients.clone() {
+                eprintln!("bench: scale, 5 servers and {clients} clients ...");
+                let s = scale::scale(&base, clients, &args);
+                if let Some(e) = &s.error {
+                    eprintln!("bench: scale with {clients} clients: {e}");
+                }
+                results.scale.push(s);
+            }
+        }
         Ok(())
     })();
     print(&results);
+    print_more(&results);
     if let Some(dir) = &args.plots {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         for (name, svg) in plot::plots(&results) {

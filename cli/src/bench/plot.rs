@@ -1,6 +1,6 @@
 //! Minimal SVG plots of the bench results (no dependency): grouped bars of
 //! throughput (Chorus with 3 and 5 servers, raw gossipsub, etcd) per message
-//! size, and the failover trials.
+//! size, failover and latency quantiles, catch-up times and resident memory at scale.
 
 use std::fmt::Write;
 
@@ -142,6 +142,51 @@ pub fn plots(r: &Results) -> Vec<(String, String)> {
         out.push((
             "bench-latency.svg".into(),
             bars("Failover and latency", "ms", &groups),
+        ));
+    }
+    let groups: Vec<_> = r
+        .catch_up
+        .iter()
+        .map(|c| {
+            (
+                format!("{} messages missed", c.missed),
+                vec![
+                    ("ready".into(), c.ready_ms / 1000.0),
+                    ("log".into(), c.log_ms / 1000.0),
+                    ("history".into(), c.caught_up_ms / 1000.0),
+                ],
+            )
+        })
+        .collect();
+    if !groups.is_empty() {
+        out.push((
+            "bench-catchup.svg".into(),
+            bars(
+                "Catch-up of a restarted follower",
+                "s after restart",
+                &groups,
+            ),
+        ));
+    }
+    let mut groups = Vec::new();
+    for sc in r.scale.iter().filter(|s| s.ran) {
+        let mut b = Vec::new();
+        if let Some(m) = sc.client_rss {
+            b.push(("client med".to_string(), m.median));
+            b.push(("client max".to_string(), m.max));
+        }
+        if let Some(m) = sc.server_rss {
+            b.push(("server med".to_string(), m.median));
+            b.push(("server max".to_string(), m.max));
+        }
+        if !b.is_empty() {
+            groups.push((format!("5 servers + {} clients", sc.clients), b));
+        }
+    }
+    if !groups.is_empty() {
+        out.push((
+            "bench-scale.svg".into(),
+            bars("Resident memory at scale (VmRSS)", "MiB", &groups),
         ));
     }
     out

@@ -476,6 +476,106 @@ mod tests {
 }
 
 #[cfg(test)]
+mod batching_tests {
+    use crate::io::{Input, Output};
+    use crate::message::{Body, Message};
+    use crate::types::{ClientId, Instant, NodeId};
+    use crate::{Config, Role, Server};
+
+    /// Delivers every message and completes every write at once until both are quiet.
+    fn settle(servers: &mut [Server; 2], now: Instant) {
+        loop {
+            let mut quiet = true;
+            for i in 0..2 {
+                let mut sends = Vec::new();
+                let mut written = None;
+                while let Some(o) = servers[i].poll_output() {
+                    match o {
+                        Output::Send { msg, .. } => sends.push(msg),
+                        Output::Persist { id, .. } => written = Some(id),
+                        _ => {}
+                    }
+                }
+                if let Some(id) = written {
+                    servers[i].handle(now, Input::Persisted { id });
+                    quiet = false;
+                }
+                let from = servers[i].id();
+                for msg in sends {
+                    servers[1 - i].handle(now, Input::Message { from, msg });
+                    quiet = false;
+                }
+            }
+            if quiet {
+                return;
+            }
+        }
+    }
+
+    #[test]
+    fn submissions_fed_before_draining_travel_in_one_append() {
+        let cfg = Config {
+            bootstrap_expect: Some(2),
+            ..Config::default()
+        };
+        let (a, b) = (NodeId::from_u64(1), NodeId::from_u64(2));
+        let mut servers = [
+            Server::new(a, cfg.clone(), Default::default(), 1),
+            Server::new(b, cfg, Default::default(), 2),
+        ];
+        servers[0].handle(Instant(0), Input::Discovered(b));
+        servers[1].handle(Instant(0), Input::Discovered(a));
+        let mut now = Instant(0);
+        while !servers.iter().any(|s| s.role() == Role::Leader) {
+            assert!(now.0 < 10_000, "no leader elected");
+            for s in servers.iter_mut() {
+                if s.poll_timeout().is_some_and(|t| t <= now) {
+                    s.handle_timeout(now);
+                }
+            }
+            settle(&mut servers, now);
+            now = Instant(now.0 + 10);
+        }
+        let l = servers
+            .iter()
+            .position(|s| s.role() == Role::Leader)
+            .unwrap_or(0);
+        let follower = servers[1 - l].id();
+        let leader = &mut servers[l];
+        for counter in 1..=3 {
+            leader.handle(
+                now,
+                Input::Submit {
+                    client: ClientId::from_u64(7),
+                    counter,
+                    lowest_unacked: 1,
+                    room: "lobby".into(),
+                    body: vec![counter as u8],
+                },
+            );
+        }
+        let appends: Vec<usize> = std::iter::from_fn(|| leader.poll_output())
+            .filter_map(|o| match o {
+                Output::Send {
+                    to,
+                    msg:
+                        Message {
+                            body: Body::Append { entries, .. },
+                            ..
+                        },
+                } if to == follower => Some(entries.len()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            appends,
+            vec![3],
+            "one Append carrying the three submissions"
+        );
+    }
+}
+
+#[cfg(test)]
 mod snapshot_tests {
     use crate::apply::Sequencer;
     use crate::io::{Input, Output, PersistOp, Recovered};

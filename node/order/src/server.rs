@@ -93,6 +93,9 @@ pub struct Server {
     pub(crate) joiners: BTreeMap<NodeId, Instant>,
     pub(crate) waiters: BTreeSet<(ClientId, u64)>,
     pub(crate) inflight: BTreeMap<(ClientId, u64), Index>,
+    /// New entries were appended since followers were last sent theirs: send
+    /// them once the pending outputs are drained (see [`Server::poll_output`]).
+    pub(crate) append_due: bool,
     // Follower.
     pub(crate) leader_match: Index,
     pub(crate) acked: Index,
@@ -168,6 +171,7 @@ impl Server {
             joiners: BTreeMap::new(),
             waiters: BTreeSet::new(),
             inflight: BTreeMap::new(),
+            append_due: false,
             leader_match: 0,
             acked: 0,
             live: BTreeSet::new(),
@@ -237,7 +241,18 @@ impl Server {
     }
 
     /// The next pending output, in the order produced.
+    ///
+    /// A leader sends followers the entries of submissions only once the
+    /// outputs produced before are drained: a shell that feeds several inputs
+    /// (submissions) before draining gets one `Append` per follower carrying
+    /// all of them, rather than one per submission.
     pub fn poll_output(&mut self) -> Option<Output> {
+        if self.outputs.is_empty() && self.append_due {
+            self.append_due = false;
+            if self.role == Role::Leader {
+                self.broadcast_append(false);
+            }
+        }
         self.outputs.pop_front()
     }
 
@@ -628,7 +643,7 @@ impl Server {
         };
         let index = self.append_entry(Payload::Command(cmd));
         self.inflight.insert((client, counter), index);
-        self.broadcast_append(false);
+        self.append_due = true;
     }
 
     fn on_persisted(&mut self, now: Instant, id: u64) {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use libp2p::{
     core::ConnectedPoint,
     gossipsub, identify,
@@ -37,6 +37,10 @@ use crate::limits::{self, RequestLimits};
 use crate::net::{build_swarm, Behaviour, BehaviourEvent};
 use crate::presence::{Change, Presence};
 use crate::wire::{self, Announce, Committed, PresenceMsg, Request, Response, Role};
+
+/// Most further ready swarm events handled in one event-loop turn (bounds the
+/// time before the turn's outputs go out).
+const MAX_EVENTS_PER_TURN: usize = 64;
 
 /// How often a client's session resends and fetches gaps.
 const CLIENT_TICK: Duration = Duration::from_millis(100);
@@ -227,6 +231,16 @@ impl Node {
                 _ = tokio::time::sleep_until(deadline) => self.server_timeout(),
                 done = server::next_completion(&mut self.server) => self.server_persisted(done),
             }
+            // Whatever else the network has ready joins this turn, so that the
+            // core sees several submissions (and acknowledgements) before it
+            // sends, and sends each server one request for all of them.
+            for _ in 0..MAX_EVENTS_PER_TURN {
+                match self.swarm.next().now_or_never() {
+                    Some(Some(event)) => self.on_swarm_event(event),
+                    _ => break,
+                }
+            }
+            self.server_flush();
             while let Some(event) = self.outbox.pop_front() {
                 if events.send(event).await.is_err() {
                     return; // the front end is gone: stop
@@ -387,6 +401,7 @@ impl Node {
             voters: view.as_ref().map_or_else(Vec::new, |v| v.voters.clone()),
             pending: self.client_pending(),
             quorum: view.as_ref().is_some_and(|v| v.quorum),
+            history: self.server_history_held(),
         }
     }
 
@@ -671,7 +686,7 @@ impl Node {
     ) {
         match request {
             Request::Status => {
-                let status = Response::Status(self.status());
+                let status = Response::Status(Box::new(self.status()));
                 self.respond(peer, channel, status);
             }
             Request::Admission(bytes) => {
@@ -792,22 +807,24 @@ impl Node {
         if !dm && topic_room.is_none() {
             return Reject;
         }
-        let msg = match wire::decode::<Committed>(&message.data) {
-            Ok(m) => m,
+        // One committed message, or several the leader committed together.
+        let batch = match wire::decode_room_payload(&message.data) {
+            Ok(b) => b,
             Err(e) => {
                 warn!(%source, "bad room message: {e}");
                 return Reject;
             }
         };
-        let filed_right = match topic_room {
+        let filed_right = |msg: &Committed| match topic_room {
             Some(room) => msg.room == room && msg.to.is_none(),
             None => msg.to.is_some() && crate::seal::is_dm_room(&msg.room),
         };
-        if !filed_right
-            || msg.seq == 0
-            || wire::validate_body(&msg.room, &msg.text).is_err()
-            || limits::check_committed(&msg).is_err()
-        {
+        if batch.iter().any(|msg| {
+            !filed_right(msg)
+                || msg.seq == 0
+                || wire::validate_body(&msg.room, &msg.text).is_err()
+                || limits::check_committed(msg).is_err()
+        }) {
             warn!(%source, "invalid room message refused");
             return Reject;
         }
@@ -822,24 +839,28 @@ impl Node {
             warn!(%source, "room message from a non-server refused");
             return if known_client { Reject } else { Ignore };
         }
-        if let Err(e) = msg.verify() {
-            warn!(%source, room = %msg.room, seq = msg.seq, "forged message refused: {e}");
-            return Reject;
+        for msg in &batch {
+            if let Err(e) = msg.verify() {
+                warn!(%source, room = %msg.room, seq = msg.seq, "forged message refused: {e}");
+                return Reject;
+            }
         }
         // Only the current leader of the current term gives messages their
         // place; a message from another server is a hint that there is more
         // to fetch (from a server, by seq), not something to deliver.
         let from_leader = self.is_leader(&source);
         if !from_leader {
-            debug!(%source, room = %msg.room, seq = msg.seq, "committed message from a non-leader: fetched instead");
+            debug!(%source, "committed messages from a non-leader: fetched instead");
         }
         if self.client.is_some() {
-            self.client_committed_gossip(msg, from_leader);
+            for msg in batch {
+                self.client_committed_gossip(msg, from_leader);
+            }
         }
         if from_leader {
             Accept
         } else {
-            gossipsub::MessageAcceptance::Ignore
+            Ignore
         }
     }
 

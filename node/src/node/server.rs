@@ -72,6 +72,70 @@ pub(super) struct ServerPart {
     backfill: std::collections::BTreeMap<String, u64>,
     /// Back-fill requests in flight, by request id.
     backfills: HashMap<OutboundRequestId, String>,
+    /// Ordering messages of this event-loop turn not yet sent, per server (CBOR each).
+    outgoing: std::collections::BTreeMap<PeerId, Vec<Vec<u8>>>,
+    /// Messages committed in this event-loop turn, to publish on their room topics.
+    to_publish: Vec<Committed>,
+}
+
+/// Most bytes of committed messages batched into one gossipsub message (well
+/// under [`wire::MAX_GOSSIP_BYTES`]); a new batch starts beyond it.
+const MAX_PUBLISH_BYTES: usize = 64 * 1024;
+
+/// Most bytes of ordering messages coalesced into one request (well under
+/// [`wire::MAX_RPC_BYTES`]); a larger single message goes alone.
+const MAX_COALESCED_BYTES: usize = 1024 * 1024;
+
+/// Groups a turn's committed messages into what is published: per room, in
+/// order, at most [`wire::MAX_COMMITTED_BATCH`] messages or about
+/// [`MAX_PUBLISH_BYTES`] per gossipsub message.
+fn publish_batches(committed: Vec<Committed>) -> Vec<Vec<Committed>> {
+    // Per room: its batches, and the size of the last one.
+    let mut rooms: std::collections::BTreeMap<String, (Vec<Vec<Committed>>, usize)> =
+        Default::default();
+    for msg in committed {
+        // Roughly what the message adds to the payload.
+        let size = msg.text.len() + msg.nick.len() + msg.id.len() + msg.from.len() + 32;
+        let (batches, bytes) = rooms.entry(msg.room.clone()).or_default();
+        let full = batches.last().is_none_or(|b| {
+            b.len() >= wire::MAX_COMMITTED_BATCH || *bytes + size > MAX_PUBLISH_BYTES
+        });
+        if full {
+            batches.push(Vec::new());
+            *bytes = 0;
+        }
+        *bytes += size;
+        if let Some(b) = batches.last_mut() {
+            b.push(msg);
+        }
+    }
+    rooms.into_values().flat_map(|(b, _)| b).collect()
+}
+
+/// Splits the messages for one server into the requests that carry them, in
+/// order: one [`Request::Order`] for a lone message, [`Request::Orders`] for
+/// several, each request at most [`MAX_COALESCED_BYTES`] unless one message is larger.
+fn coalesce(messages: Vec<Vec<u8>>) -> Vec<Request> {
+    let mut requests = Vec::new();
+    let mut batch: Vec<Vec<u8>> = Vec::new();
+    let mut bytes = 0;
+    let close = |batch: &mut Vec<Vec<u8>>, requests: &mut Vec<Request>| match batch.len() {
+        0 => {}
+        1 => requests.extend(batch.pop().map(Request::Order)),
+        _ => requests.push(Request::Orders(
+            batch.drain(..).map(serde_bytes::ByteBuf::from).collect(),
+        )),
+    };
+    for m in messages {
+        if !batch.is_empty() && bytes + m.len() > MAX_COALESCED_BYTES {
+            close(&mut batch, &mut requests);
+            bytes = 0;
+        }
+        bytes += m.len();
+        batch.push(m);
+    }
+    close(&mut batch, &mut requests);
+    requests
 }
 
 /// Checks a submission before it is sequenced: names and sizes, the author's
@@ -166,6 +230,8 @@ impl ServerPart {
             told: BTreeSet::new(),
             backfill: Default::default(),
             backfills: HashMap::new(),
+            outgoing: Default::default(),
+            to_publish: Vec::new(),
         })
     }
 
@@ -213,25 +279,29 @@ impl Node {
             let now = s.now();
             s.core.handle_timeout(now);
         }
-        self.drive_core();
     }
 
-    /// A storage write completed.
+    /// Storage writes completed, up to write `id` (and any others ready now).
     pub(super) fn server_persisted(&mut self, id: u64) {
         if let Some(s) = self.server.as_mut() {
+            let mut id = id;
+            // Completions are cumulative: one input for all that are ready.
+            while let Ok(later) = s.completions.try_recv() {
+                id = id.max(later);
+            }
             let now = s.now();
             s.core.handle(now, order::Input::Persisted { id });
         }
-        self.drive_core();
     }
 
-    /// Feeds the core one input and carries out what it asks for.
+    /// Feeds the core one input; its outputs are carried out at the end of the
+    /// event-loop turn ([`Node::server_flush`]), so that what several inputs of
+    /// one turn produce travels together.
     fn core_input(&mut self, input: order::Input) {
         if let Some(s) = self.server.as_mut() {
             let now = s.now();
             s.core.handle(now, input);
         }
-        self.drive_core();
     }
 
     /// Tells the core about a server it may not know (discovery proposes, the log decides).
@@ -296,14 +366,35 @@ impl Node {
         }
     }
 
+    /// Queues an ordering message; [`Node::server_flush`] sends the turn's
+    /// messages to each server together.
     fn send_core_message(&mut self, to: NodeId, msg: order::Message) {
         let Some(peer) = peer_id(&to) else { return };
-        let bytes = wire::encode(&msg);
-        // Fire and forget: the core resends what is not acknowledged.
-        self.swarm
-            .behaviour_mut()
-            .rpc
-            .send_request(&peer, Request::Order(bytes));
+        let Some(s) = self.server.as_mut() else {
+            return;
+        };
+        s.outgoing.entry(peer).or_default().push(wire::encode(&msg));
+    }
+
+    /// End of an event-loop turn: carries out the core's outputs and sends
+    /// the ordering messages queued for each server, coalesced into as few
+    /// requests as fit (one stream per server per turn rather than one per message).
+    pub(super) fn server_flush(&mut self) {
+        self.drive_core();
+        let Some(s) = self.server.as_mut() else {
+            return;
+        };
+        let outgoing = std::mem::take(&mut s.outgoing);
+        let committed = std::mem::take(&mut s.to_publish);
+        for (peer, messages) in outgoing {
+            for request in coalesce(messages) {
+                // Fire and forget: the core resends what is not acknowledged.
+                self.swarm.behaviour_mut().rpc.send_request(&peer, request);
+            }
+        }
+        for batch in publish_batches(committed) {
+            self.publish_committed(&batch);
+        }
     }
 
     fn leader_changed(&mut self, term: u64, leader: Option<NodeId>) {
@@ -351,7 +442,8 @@ impl Node {
         }
         let _ = s.disk.send(Job::History(msg.clone()));
         if s.core.role() == order::Role::Leader {
-            self.publish_committed(&msg);
+            // Published at the end of the turn, with the others committed in it.
+            s.to_publish.push(msg);
         }
     }
 
@@ -426,26 +518,34 @@ impl Node {
         }
     }
 
-    fn publish_committed(&mut self, msg: &Committed) {
-        let topic = match msg.to {
+    /// Publishes committed messages of one room (or direct conversation), in
+    /// seq order, as one gossipsub message.
+    fn publish_committed(&mut self, batch: &[Committed]) {
+        let Some(first) = batch.first() else { return };
+        let topic = match first.to {
             Some(_) => gossipsub::IdentTopic::new(wire::DM_TOPIC),
-            None => wire::room_topic(&msg.room),
+            None => wire::room_topic(&first.room),
         };
         let gs = &mut self.swarm.behaviour_mut().gossipsub;
         if !gs.topics().any(|t| *t == topic.hash()) {
             let _ = gs.subscribe(&topic);
         }
-        let payload = match planted_tampering() {
-            true => wire::encode(&Committed {
-                text: format!("tampered: {}", msg.text),
-                ..msg.clone()
-            }),
-            false => wire::encode(msg),
+        let payload = if planted_tampering() {
+            let tampered: Vec<Committed> = batch
+                .iter()
+                .map(|m| Committed {
+                    text: format!("tampered: {}", m.text),
+                    ..m.clone()
+                })
+                .collect();
+            wire::encode_room_payload(&tampered)
+        } else {
+            wire::encode_room_payload(batch)
         };
         match gs.publish(topic, payload) {
             Ok(_) | Err(gossipsub::PublishError::Duplicate) => {}
             // Nobody subscribed (yet): clients fetch by seq when they notice.
-            Err(e) => debug!(room = %msg.room, seq = msg.seq, "publish: {e}"),
+            Err(e) => debug!(room = %first.room, seq = first.seq, n = batch.len(), "publish: {e}"),
         }
     }
 
@@ -498,17 +598,13 @@ impl Node {
             // Answered by the node for every role.
             Request::Status | Request::Admission(_) => {}
             Request::Order(bytes) => {
-                let from = node_id(&peer);
-                let msg = wire::decode::<order::Message>(&bytes);
                 self.respond(peer, channel, Response::Ack);
-                let server =
-                    self.presence.role_of(&peer) != Some(Role::Client) && self.gate.admits(&peer);
-                match (from, msg) {
-                    (Some(from), Ok(msg)) if server => {
-                        self.core_input(order::Input::Message { from, msg })
-                    }
-                    (_, Err(e)) => warn!(%peer, "bad ordering message: {e}"),
-                    _ => debug!(%peer, "ordering message from a non-admitted peer ignored"),
+                self.order_message(peer, &bytes);
+            }
+            Request::Orders(batch) => {
+                self.respond(peer, channel, Response::Ack);
+                for bytes in batch {
+                    self.order_message(peer, &bytes);
                 }
             }
             Request::Submit(submit) => {
@@ -543,6 +639,22 @@ impl Node {
                 };
                 self.respond(peer, channel, response);
             }
+        }
+    }
+
+    /// One ordering message from another server: to the core, if it is one.
+    fn order_message(&mut self, peer: PeerId, bytes: &[u8]) {
+        let from = node_id(&peer);
+        let msg = wire::decode::<order::Message>(bytes);
+        match (from, msg) {
+            (Some(from), Ok(msg))
+                if self.presence.role_of(&peer) != Some(Role::Client)
+                    && self.gate.admits(&peer) =>
+            {
+                self.core_input(order::Input::Message { from, msg })
+            }
+            (_, Err(e)) => warn!(%peer, "bad ordering message: {e}"),
+            _ => debug!(%peer, "ordering message from a non-admitted peer ignored"),
         }
     }
 
@@ -685,6 +797,20 @@ impl Node {
         }
     }
 
+    /// What this server's room history holds, by room (empty for clients).
+    pub(super) fn server_history_held(
+        &self,
+    ) -> std::collections::BTreeMap<String, crate::api::HistoryHeld> {
+        let Some(s) = self.server.as_ref() else {
+            return Default::default();
+        };
+        s.history
+            .held()
+            .into_iter()
+            .map(|(room, head, held)| (room, crate::api::HistoryHeld { head, held }))
+            .collect()
+    }
+
     /// This server's view of the cluster, for announcements and status.
     /// The leader of the current term, as this server's core knows it.
     pub(super) fn server_leader(&self) -> Option<PeerId> {
@@ -725,4 +851,88 @@ impl Node {
 fn planted_tampering() -> bool {
     cfg!(debug_assertions)
         && std::env::var("CHORUS_PLANTED_FAULT").is_ok_and(|f| f == "tamper-published")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coalesce_keeps_order_and_splits_large_turns() {
+        assert!(coalesce(vec![]).is_empty());
+        assert_eq!(coalesce(vec![vec![1]]), vec![Request::Order(vec![1])]);
+        let batch = |ms: &[&[u8]]| {
+            Request::Orders(
+                ms.iter()
+                    .map(|m| serde_bytes::ByteBuf::from(m.to_vec()))
+                    .collect(),
+            )
+        };
+        assert_eq!(
+            coalesce(vec![vec![1], vec![2], vec![3]]),
+            vec![batch(&[&[1], &[2], &[3]])]
+        );
+        let big = vec![0u8; MAX_COALESCED_BYTES - 1];
+        let huge = vec![9u8; MAX_COALESCED_BYTES + 5];
+        let requests = coalesce(vec![vec![1], big.clone(), vec![2], huge.clone(), vec![3]]);
+        assert_eq!(
+            requests,
+            vec![
+                batch(&[&[1], &big]),
+                Request::Order(vec![2]),
+                Request::Order(huge),
+                Request::Order(vec![3]),
+            ]
+        );
+        for r in &requests {
+            assert!(wire::encode(r).len() as u64 <= wire::MAX_RPC_BYTES);
+        }
+    }
+
+    #[test]
+    fn committed_messages_are_published_per_room_in_bounded_batches() {
+        let c = |room: &str, seq: u64, text_len: usize| Committed {
+            room: room.into(),
+            seq,
+            id: format!("x-{seq}"),
+            from: "p".into(),
+            nick: "n".into(),
+            text: "t".repeat(text_len),
+            to: None,
+            sig: Vec::new(),
+        };
+        assert!(publish_batches(vec![]).is_empty());
+        let turn = vec![c("a", 1, 5), c("b", 1, 5), c("a", 2, 5)];
+        let seqs = |bs: &[Vec<Committed>]| -> Vec<Vec<(String, u64)>> {
+            bs.iter()
+                .map(|b| b.iter().map(|m| (m.room.clone(), m.seq)).collect())
+                .collect()
+        };
+        assert_eq!(
+            seqs(&publish_batches(turn)),
+            vec![
+                vec![("a".into(), 1), ("a".into(), 2)],
+                vec![("b".into(), 1)]
+            ]
+        );
+        let many: Vec<Committed> = (1..=wire::MAX_COMMITTED_BATCH as u64 + 1)
+            .map(|s| c("a", s, 5))
+            .collect();
+        let b = publish_batches(many);
+        assert_eq!(
+            b.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![wire::MAX_COMMITTED_BATCH, 1]
+        );
+        let big: Vec<Committed> = (1..=40).map(|s| c("a", s, 4000)).collect();
+        for batch in publish_batches(big) {
+            let bytes = wire::encode_room_payload(&batch).len();
+            assert!(bytes <= wire::MAX_GOSSIP_BYTES / 2, "{bytes} bytes");
+        }
+    }
+
+    #[test]
+    fn a_batch_of_order_messages_round_trips() {
+        let r = Request::Orders(vec![serde_bytes::ByteBuf::from(vec![1, 2]), vec![3].into()]);
+        assert_eq!(wire::decode::<Request>(&wire::encode(&r)), Ok(r));
+    }
 }
