@@ -67,6 +67,12 @@ pub const MAX_PENDING_INCOMING: u32 = 128;
 /// Concurrent inbound requests on one connection (each may buffer up to
 /// [`wire::MAX_RPC_BYTES`] while it is read).
 pub const MAX_CONCURRENT_STREAMS: usize = 32;
+/// Submissions a server has forwarded to the leader and not yet had answered.
+/// Each holds a stream on the server-to-leader connection until it commits, so
+/// this stays well below [`MAX_CONCURRENT_STREAMS`]: ordering messages always
+/// find a free stream (when they did not, a slow leader's connection filled up
+/// with waiting forwards, its acknowledgements were dropped and commits stalled).
+pub const MAX_FORWARDS_IN_FLIGHT: usize = 16;
 /// Most bytes of messages in one history response: a page of
 /// [`wire::MAX_HISTORY_LIMIT`] messages of the largest size would not fit in
 /// [`wire::MAX_RPC_BYTES`], so pages are cut to this budget (the newest kept

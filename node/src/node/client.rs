@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 
 /// A server's announced view counts for this long (a few missed heartbeats).
 const VIEW_TTL: Duration = Duration::from_millis(3500);
+/// A server that left a request unanswered is asked only when no other can
+/// be, for this long.
+const UNANSWERED_PAUSE: Duration = Duration::from_secs(3);
 
 use libp2p::{request_response::OutboundRequestId, PeerId};
 use rand::seq::IteratorRandom;
@@ -56,6 +59,10 @@ pub(super) struct ClientPart {
     history_limit: u32,
     /// The leader named by the last server that turned a submission away.
     leader_hint: Option<PeerId>,
+    /// Servers whose answer did not come (timeout, closed connection), and
+    /// when: not asked first for a while. A paused (not crashed) leader keeps
+    /// its connections open for seconds, and every request to it times out.
+    unanswered: HashMap<PeerId, Instant>,
     /// The latest view of the cluster announced by each server, and when.
     views: BTreeMap<PeerId, (Instant, ClusterView)>,
     /// The servers' views merged: what `status` reports.
@@ -78,6 +85,7 @@ impl ClientPart {
             history_wanted: BTreeSet::new(),
             history_limit,
             leader_hint: None,
+            unanswered: HashMap::new(),
             views: BTreeMap::new(),
             cluster: None,
         }
@@ -97,17 +105,35 @@ impl Node {
             .as_ref()
             .and_then(|v| v.leader.as_ref())
             .and_then(|l| l.parse::<PeerId>().ok());
+        let now = Instant::now();
+        let answering = |p: &PeerId| {
+            c.unanswered
+                .get(p)
+                .is_none_or(|at| now.saturating_duration_since(*at) >= UNANSWERED_PAUSE)
+        };
         // A server's hint (from a rejection) is fresher than announcements.
         for l in [c.leader_hint, announced].into_iter().flatten() {
-            if self.connected.get(&l) == Some(&Some(Role::Server)) && self.gate.admits(&l) {
+            if self.connected.get(&l) == Some(&Some(Role::Server))
+                && self.gate.admits(&l)
+                && answering(&l)
+            {
                 return Some(l);
             }
         }
-        self.connected
+        let servers: Vec<PeerId> = self
+            .connected
             .iter()
             .filter(|(p, r)| **r == Some(Role::Server) && self.gate.admits(p))
             .map(|(p, _)| *p)
-            .choose(&mut rand::thread_rng())
+            .collect();
+        let answering_servers: Vec<PeerId> =
+            servers.iter().copied().filter(|p| answering(p)).collect();
+        let pool = if answering_servers.is_empty() {
+            servers
+        } else {
+            answering_servers
+        };
+        pool.into_iter().choose(&mut rand::thread_rng())
     }
 
     fn client_request(&mut self, request: Request, purpose: ClientRpc) -> bool {
@@ -477,6 +503,10 @@ impl Node {
         });
         let term = merged.term;
         c.cluster = Some(merged);
+        if new_leader.is_some() {
+            // The servers announce a newer leader than any earlier hint.
+            c.leader_hint = None;
+        }
         if let Some(peer_id) = new_leader {
             self.emit(Event::Leader { term, peer_id });
         }
@@ -599,8 +629,12 @@ impl Node {
     }
 
     /// A request of this client failed (timeout, connection closed).
-    pub(super) fn client_request_failed(&mut self, id: OutboundRequestId) {
+    pub(super) fn client_request_failed(&mut self, peer: PeerId, id: OutboundRequestId) {
         let Some(c) = self.client() else { return };
+        c.unanswered.insert(peer, Instant::now());
+        if c.leader_hint == Some(peer) {
+            c.leader_hint = None;
+        }
         match c.rpcs.remove(&id) {
             // The server went away (often: the leader crashed): try again soon
             // rather than at the full timeout. Gaps are re-fetched by the timer.

@@ -663,7 +663,7 @@ impl Node {
             }) => {
                 debug!(%peer, "request failed: {error}");
                 if self.client.is_some() {
-                    self.client_request_failed(request_id);
+                    self.client_request_failed(peer, request_id);
                 } else {
                     self.server_request_failed(peer, request_id);
                 }

@@ -697,6 +697,22 @@ impl Node {
                 }
             };
             match leader.as_ref().and_then(peer_id) {
+                // Each forwarded submission holds a stream to the leader until
+                // it commits; beyond a bound the client retries later, so the
+                // connection always has streams left for ordering messages.
+                Some(l)
+                    if self.connected.contains_key(&l)
+                        && s.forwarded.len() >= crate::limits::MAX_FORWARDS_IN_FLIGHT =>
+                {
+                    let _ = self.swarm.behaviour_mut().rpc.send_response(
+                        channel,
+                        Response::Rejected {
+                            reason: "the leader is busy: try again".into(),
+                            leader: Some(l.to_base58()),
+                            retry: true,
+                        },
+                    );
+                }
                 Some(l) if self.connected.contains_key(&l) => {
                     let id = self
                         .swarm
