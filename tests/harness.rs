@@ -68,11 +68,11 @@ fn a_clean_run_with_leader_kills_and_pauses_passes() {
             "--duration",
             "10s",
             "--faults",
-            "kill-leader,pause",
+            "kill-leader,pause,churn",
             "--every",
             "2s",
             "--seed",
-            "7",
+            "5",
         ],
         false,
     );
@@ -111,6 +111,13 @@ fn a_clean_run_with_leader_kills_and_pauses_passes() {
         "only {injected} faults injected\n{}",
         explain(&output)
     );
+    // Membership churn happened: a server retired for good, a new one joined.
+    let churned = report["failovers"]
+        .as_array()
+        .expect("failovers")
+        .iter()
+        .any(|f| f["fault"]["kind"] == "churn" && f["fault"]["skipped"].is_null());
+    assert!(churned, "no churn injected\n{}", explain(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("result: PASS"), "{}", explain(&output));
 }

@@ -188,7 +188,7 @@ pub struct HarnessArgs {
     /// How long the workload runs (e.g. 30s, 10m).
     #[arg(long, default_value = "10s", value_parser = crate::harness::parse_duration)]
     pub duration: std::time::Duration,
-    /// Faults to inject, comma separated: kill-leader, kill-random, kill-all, pause, pause-leader, restart, partition, partition-leader, isolate-minority (partitions need --netns).
+    /// Faults to inject, comma separated: kill-leader, kill-random, kill-all, pause, pause-leader, restart, partition, partition-leader, isolate-minority (partitions need --netns), churn (retire a server for good, start a new one).
     #[arg(long, value_delimiter = ',')]
     pub faults: Vec<String>,
     /// Time between faults.

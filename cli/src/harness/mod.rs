@@ -95,6 +95,10 @@ pub enum FaultKind {
     PartitionLeader,
     /// Cut a minority off (needs `--netns`).
     IsolateMinority,
+    /// Membership churn: retire a random server for good (kill -9, never
+    /// restarted; the cluster removes it) and start a brand-new one (fresh
+    /// data dir and identity) that joins as a learner and becomes a voter.
+    Churn,
 }
 
 impl FaultKind {
@@ -109,9 +113,10 @@ impl FaultKind {
             "partition" => FaultKind::Partition,
             "partition-leader" => FaultKind::PartitionLeader,
             "isolate-minority" => FaultKind::IsolateMinority,
+            "churn" => FaultKind::Churn,
             other => bail!(
                 "--faults: unknown fault {other:?} (kill-leader, kill-random, kill-all, pause, \
-                 pause-leader, restart, partition, partition-leader, isolate-minority)"
+                 pause-leader, restart, partition, partition-leader, isolate-minority, churn)"
             ),
         })
     }
@@ -127,6 +132,7 @@ impl FaultKind {
             FaultKind::Partition => "partition",
             FaultKind::PartitionLeader => "partition-leader",
             FaultKind::IsolateMinority => "isolate-minority",
+            FaultKind::Churn => "churn",
         }
     }
 
@@ -221,6 +227,8 @@ pub(crate) struct Run {
     pub(crate) errors: usize,
     /// `--submit-rate` of the servers (None: the servers' default).
     pub(crate) submit_rate: Option<f64>,
+    /// When the last `churn` fault retired a server.
+    last_churn: Option<Instant>,
     pub(crate) acked: usize,
     pub(crate) delivered: usize,
     pub(crate) quiet: bool,
@@ -257,6 +265,7 @@ impl Run {
             notes: Vec::new(),
             errors: 0,
             submit_rate: None,
+            last_churn: None,
             acked: 0,
             delivered: 0,
             quiet,
@@ -819,6 +828,10 @@ fn progress(run: &Run, tty: bool, begin: Instant) {
 }
 
 /// Injects one fault.
+/// Least time between two `churn` faults: the servers' removal timeout (5 s)
+/// and a new server's promotion, with room to spare.
+const CHURN_SPACING: Duration = Duration::from_secs(8);
+
 fn inject(run: &mut Run, kind: FaultKind, rng: &mut Rng, args: &HarnessArgs) -> Result<()> {
     let at_ms = run.ms(Instant::now());
     let leader = run.leader_idx();
@@ -858,7 +871,15 @@ fn inject(run: &mut Run, kind: FaultKind, rng: &mut Rng, args: &HarnessArgs) -> 
         }),
     };
     let undo_at = Instant::now() + args.downtime;
-    if kind != FaultKind::Restart
+    // A retired server stays a voter until the cluster removes it (after its
+    // removal timeout): one retirement at a time, or two retired voters of
+    // three would leave no quorum to remove either.
+    let churn_busy = run
+        .last_churn
+        .is_some_and(|at| at.elapsed() < CHURN_SPACING);
+    if kind == FaultKind::Churn && churn_busy && target.is_some() {
+        record.skipped = Some("the previous retirement is still being removed".into());
+    } else if kind != FaultKind::Restart
         && kind != FaultKind::KillAll
         && target.is_some()
         && impaired + 1 > tolerated
@@ -888,6 +909,22 @@ fn inject(run: &mut Run, kind: FaultKind, rng: &mut Rng, args: &HarnessArgs) -> 
             FaultKind::Restart => {
                 run.procs[t].kill();
                 run.start(t)?;
+            }
+            FaultKind::Churn => {
+                run.procs[t].kill();
+                run.servers.retain(|i| *i != t);
+                run.undo
+                    .retain(|(_, u)| !matches!(u, Undo::Restart(j) | Undo::Resume(j) if *j == t));
+                let name = format!("s{}", run.procs.iter().filter(|p| p.server).count() + 1);
+                let mut a = run.node_args("server", &name)?;
+                if let Some(rate) = run.submit_rate {
+                    a.extend(["--submit-rate".into(), rate.to_string()]);
+                }
+                let idx = run.add_proc(name.clone(), true, a);
+                run.servers.push(idx);
+                run.start(idx)?;
+                record.targets.push(name);
+                run.last_churn = Some(Instant::now());
             }
             FaultKind::PartitionLeader => {
                 run.cut_off(t)?;
