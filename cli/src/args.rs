@@ -98,6 +98,9 @@ pub struct ServerArgs {
     /// Form a new cluster only once this many servers are present (all become voters at once).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=100))]
     pub bootstrap_expect: Option<u16>,
+    /// Only join an existing cluster, never form a new one: use it when adding a server to a running cluster.
+    #[arg(long, conflicts_with = "bootstrap_expect")]
+    pub join: bool,
     /// This server's admission, written by `chorus admin admit` (needed with --operator).
     #[arg(long, value_name = "FILE")]
     pub admission: Option<PathBuf>,

@@ -179,6 +179,7 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Server(args) => {
             let mut config = node_config(Role::Server, &args.node, dirs::server())?;
             config.bootstrap_expect = args.bootstrap_expect.map(usize::from);
+            config.join_only = args.join;
             if let Some(warning) = open_network_warning(&config) {
                 eprintln!("{warning}");
             }

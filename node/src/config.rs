@@ -28,6 +28,10 @@ pub struct NodeConfig {
     pub history: u32,
     /// Servers: form a new cluster only once this many servers are present.
     pub bootstrap_expect: Option<usize>,
+    /// Servers: only join an existing cluster, never form one (for a server
+    /// added to a running cluster: alone in its discovery window it would
+    /// otherwise form a cluster of its own).
+    pub join_only: bool,
     /// Servers: submissions taken from one peer per second (0: no limit; see
     /// [`crate::limits::SUBMIT_RATE`]).
     pub submit_rate: f64,
@@ -94,6 +98,7 @@ impl NodeConfig {
             rooms: Vec::new(),
             history: 50,
             bootstrap_expect: None,
+            join_only: false,
             submit_rate: crate::limits::SUBMIT_RATE,
             network_key: None,
             operator: None,

@@ -14,7 +14,7 @@ mod netns;
 mod proc;
 mod report;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -486,6 +486,28 @@ impl Run {
         idx
     }
 
+    /// Whether the leader's voters still include a server no longer in the
+    /// run (a retired one the cluster has not removed yet), or the leader
+    /// cannot be asked: then a `churn` must wait, or two retired voters could
+    /// stand in the way of removing either.
+    fn retired_still_voting(&mut self, leader: Option<usize>) -> bool {
+        let Some(l) = leader else { return true };
+        self.poll_status(&[l], Duration::from_secs(2));
+        let Some((_, status)) = self.statuses.get(&l) else {
+            return true;
+        };
+        let current: HashSet<&str> = self
+            .servers
+            .iter()
+            .map(|i| self.procs[*i].peer_id.as_str())
+            .collect();
+        status["voters"].as_array().is_none_or(|voters| {
+            voters
+                .iter()
+                .any(|v| !v.as_str().is_some_and(|v| current.contains(v)))
+        })
+    }
+
     /// Cuts server `idx` off the network (`--netns`).
     fn cut_off(&mut self, idx: usize) -> Result<()> {
         let (Some(lan), Some(host)) = (&self.lan, self.hosts.get(&idx)) else {
@@ -879,6 +901,8 @@ fn inject(run: &mut Run, kind: FaultKind, rng: &mut Rng, args: &HarnessArgs) -> 
         .is_some_and(|at| at.elapsed() < CHURN_SPACING);
     if kind == FaultKind::Churn && churn_busy && target.is_some() {
         record.skipped = Some("the previous retirement is still being removed".into());
+    } else if kind == FaultKind::Churn && target.is_some() && run.retired_still_voting(leader) {
+        record.skipped = Some("a retired server is still a voter (or no leader to ask)".into());
     } else if kind != FaultKind::Restart
         && kind != FaultKind::KillAll
         && target.is_some()
@@ -920,6 +944,8 @@ fn inject(run: &mut Run, kind: FaultKind, rng: &mut Rng, args: &HarnessArgs) -> 
                 if let Some(rate) = run.submit_rate {
                     a.extend(["--submit-rate".into(), rate.to_string()]);
                 }
+                // Added to a running cluster: it must never form one of its own.
+                a.push("--join".into());
                 let idx = run.add_proc(name.clone(), true, a);
                 run.servers.push(idx);
                 run.start(idx)?;

@@ -211,9 +211,14 @@ impl ServerPart {
         // Formation is left to the core's rule (the highest stateless server
         // forms after the discovery window); making `--bootstrap` servers
         // join-only would deadlock when one of them has the highest id.
+        let defaults = order::Config::default();
         let core_config = order::Config {
             bootstrap_expect: config.bootstrap_expect,
-            ..order::Config::default()
+            discovery_window_ms: match config.join_only {
+                true => u64::MAX,
+                false => defaults.discovery_window_ms,
+            },
+            ..defaults
         };
         let seed = rand::random();
         let core = order::Server::new(id, core_config, recovered, seed);
