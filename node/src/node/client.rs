@@ -113,18 +113,15 @@ impl Node {
         };
         // A server's hint (from a rejection) is fresher than announcements.
         for l in [c.leader_hint, announced].into_iter().flatten() {
-            if self.connected.get(&l) == Some(&Some(Role::Server))
-                && self.gate.admits(&l)
-                && answering(&l)
-            {
+            if self.linked_server(&l) && answering(&l) {
                 return Some(l);
             }
         }
         let servers: Vec<PeerId> = self
             .connected
-            .iter()
-            .filter(|(p, r)| **r == Some(Role::Server) && self.gate.admits(p))
-            .map(|(p, _)| *p)
+            .keys()
+            .copied()
+            .filter(|p| self.linked_server(p))
             .collect();
         let answering_servers: Vec<PeerId> =
             servers.iter().copied().filter(|p| answering(p)).collect();

@@ -708,7 +708,7 @@ impl Node {
     /// decides who is one).
     fn over_limit(&mut self, peer: PeerId, request: &Request) -> Option<Response> {
         let in_flight = self.server.as_ref()?.in_flight();
-        if self.connected.get(&peer) == Some(&Some(Role::Server)) && self.gate.admits(&peer) {
+        if self.linked_server(&peer) {
             return None;
         }
         let refusal = self
@@ -762,9 +762,13 @@ impl Node {
     /// Whether `peer` is a server this node counts: a server by identify or
     /// presence, and admitted.
     fn trusted_server(&self, peer: &PeerId) -> bool {
-        let server = self.presence.role_of(peer) == Some(Role::Server)
-            || self.connected.get(peer) == Some(&Some(Role::Server));
-        server && self.gate.admits(peer)
+        self.linked_server(peer)
+            || (self.presence.role_of(peer) == Some(Role::Server) && self.gate.admits(peer))
+    }
+
+    /// Whether `peer` is directly connected, a server by identify, and admitted.
+    fn linked_server(&self, peer: &PeerId) -> bool {
+        self.connected.get(peer) == Some(&Some(Role::Server)) && self.gate.admits(peer)
     }
 
     /// Handles a gossipsub message and says whether to forward it.

@@ -619,9 +619,7 @@ impl Node {
                 self.take_submission(peer.to_base58(), submit, ReplyTo::Client(channel));
             }
             Request::Forward { author, submit } => {
-                if self.connected.get(&peer) != Some(&Some(Role::Server))
-                    || !self.gate.admits(&peer)
-                {
+                if !self.linked_server(&peer) {
                     return self.respond(
                         peer,
                         channel,
